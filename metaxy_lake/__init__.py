@@ -1,0 +1,88 @@
+"""metaxy_lake: which samples to (re)compute, with provenance kept in open lakehouse tables.
+
+Example:
+    >>> import metaxy_lake as mxl
+    >>> store = mxl.LakeStore("/tmp/metaxy")  # doctest: +SKIP
+"""
+
+from metaxy_lake.catalog import Commit
+from metaxy_lake.errors import (
+    ColumnCollisionError,
+    ColumnTypeError,
+    CommitConflictError,
+    CycleError,
+    DuplicateFeatureError,
+    DuplicateSampleError,
+    FeatureDefinitionError,
+    HashSettingsMismatchError,
+    InvalidFrameError,
+    InvalidKeyError,
+    MetaxyLakeError,
+    MissingColumnError,
+    MissingIdColumnError,
+    MissingProvenanceError,
+    MissingUpstreamValueError,
+    NullIdError,
+    ProvenanceKeysError,
+    ReadOnlyStoreError,
+    SchemaEvolutionError,
+    TableContractError,
+    UndeclaredColumnError,
+    UnknownDependencyError,
+    UnknownFeatureError,
+    UnknownFormatError,
+    UnknownHashAlgorithmError,
+    UnsupportedColumnTypeError,
+    UnsupportedFormatVersionError,
+)
+from metaxy_lake.feature import Feature
+from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.increment import Increment
+from metaxy_lake.keys import FeatureKey, FieldKey
+from metaxy_lake.spec import FeatureDep, FeatureSpec, FieldDep, FieldSpec
+from metaxy_lake.store import LakeStore, WriteResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ColumnCollisionError",
+    "ColumnTypeError",
+    "Commit",
+    "CommitConflictError",
+    "CycleError",
+    "DuplicateFeatureError",
+    "DuplicateSampleError",
+    "Feature",
+    "FeatureDefinitionError",
+    "FeatureDep",
+    "FeatureGraph",
+    "FeatureKey",
+    "FeatureSpec",
+    "FieldDep",
+    "FieldKey",
+    "FieldSpec",
+    "HashSettingsMismatchError",
+    "Increment",
+    "InvalidFrameError",
+    "InvalidKeyError",
+    "LakeStore",
+    "MetaxyLakeError",
+    "MissingColumnError",
+    "MissingIdColumnError",
+    "MissingProvenanceError",
+    "MissingUpstreamValueError",
+    "NullIdError",
+    "ProvenanceKeysError",
+    "ReadOnlyStoreError",
+    "SchemaEvolutionError",
+    "TableContractError",
+    "UndeclaredColumnError",
+    "UnknownDependencyError",
+    "UnknownFeatureError",
+    "UnknownFormatError",
+    "UnknownHashAlgorithmError",
+    "UnsupportedColumnTypeError",
+    "UnsupportedFormatVersionError",
+    "WriteResult",
+    "__version__",
+]

@@ -1,0 +1,97 @@
+"""Commit metadata, written atomically with the data in the format's own commit properties.
+
+A feature's history is read back from its table's history, so it can never disagree with
+the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from metaxy_lake.formats import CommitRecord
+from metaxy_lake.schema import (
+    COMMIT_FEATURE_VERSION,
+    COMMIT_OPERATION,
+    COMMIT_ROWS,
+    COMMIT_SNAPSHOT_VERSION,
+    COMMIT_WRITE_ID,
+    COMMIT_WRITER,
+)
+
+
+def _writer() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What metaxy_lake records with one commit."""
+
+    write_id: str
+    operation: str
+    feature_version: str
+    snapshot_version: str
+    rows: int
+    writer: str = field(default_factory=_writer)
+
+    def to_metadata(self) -> dict[str, str]:
+        """The commit properties handed to the format."""
+        return {
+            COMMIT_WRITE_ID: self.write_id,
+            COMMIT_OPERATION: self.operation,
+            COMMIT_FEATURE_VERSION: self.feature_version,
+            COMMIT_SNAPSHOT_VERSION: self.snapshot_version,
+            COMMIT_ROWS: str(self.rows),
+            COMMIT_WRITER: self.writer,
+        }
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a feature table, as ``LakeStore.history`` lists it.
+
+    Attributes:
+        version: The table version the commit made.
+        timestamp: When it was committed.
+        operation: ``write``, ``delete``, ``hard_delete``, ``create``, or the format's own
+            name for commits metaxy_lake did not make.
+        rows: Rows added or removed, where the format says.
+        write_id: The write id, for commits metaxy_lake made.
+        snapshot_version: The graph snapshot the writer ran under.
+        feature_version: The feature version at write.
+        metadata: Every ``metaxy.*`` property of the commit.
+    """
+
+    version: int
+    timestamp: dt.datetime
+    operation: str
+    rows: int | None
+    write_id: str | None
+    snapshot_version: str | None
+    feature_version: str | None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def commits_from_history(records: Iterable[CommitRecord]) -> list[Commit]:
+    """Turn a format's history into commits (newest first)."""
+    out = []
+    for record in records:
+        meta = record.metadata
+        rows = meta.get(COMMIT_ROWS)
+        out.append(
+            Commit(
+                version=record.version,
+                timestamp=record.timestamp,
+                operation=meta.get(COMMIT_OPERATION, record.operation),
+                rows=int(rows) if rows is not None else record.rows,
+                write_id=meta.get(COMMIT_WRITE_ID),
+                snapshot_version=meta.get(COMMIT_SNAPSHOT_VERSION),
+                feature_version=meta.get(COMMIT_FEATURE_VERSION),
+                metadata=dict(meta),
+            )
+        )
+    return out

@@ -1,0 +1,236 @@
+"""Resolved feature definitions: a spec checked against the graph it joins."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from metaxy_lake.errors import (
+    ColumnCollisionError,
+    CycleError,
+    FeatureDefinitionError,
+    UnknownDependencyError,
+    UnsupportedColumnTypeError,
+)
+from metaxy_lake.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.schema import SYSTEM_PREFIX, arrow_type, canonical_id_type, is_id_type
+from metaxy_lake.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
+
+
+@dataclass(frozen=True)
+class ResolvedField:
+    """A field with its upstream fields resolved, sorted by fully qualified key."""
+
+    key: FieldKey
+    code_version: str
+    deps: tuple[tuple[FeatureKey, FieldKey], ...]
+
+
+@dataclass(frozen=True)
+class ResolvedDep:
+    """An upstream feature as the downstream feature sees it (identity lineage).
+
+    ``columns`` maps each carried upstream column (user columns after ``select``, and the
+    id columns) from its stored name to its name in the increment.
+    """
+
+    key: FeatureKey
+    id_columns: Mapping[str, str]
+    columns: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class FeatureDefinition:
+    """Everything the graph knows about one feature."""
+
+    key: FeatureKey
+    feature_class: type[Any]
+    spec: FeatureSpec
+    id_columns: tuple[str, ...]
+    id_types: Mapping[str, pa.DataType]
+    user_columns: Mapping[str, pa.DataType]
+    required_columns: frozenset[str]
+    fields: tuple[ResolvedField, ...]
+    deps: tuple[ResolvedDep, ...]
+
+    @property
+    def is_root(self) -> bool:
+        """Whether the feature has no upstream features."""
+        return not self.deps
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Field keys as text, sorted bytewise (the order every record hash uses)."""
+        return tuple(sorted(str(f.key) for f in self.fields))
+
+    def carried_columns(self) -> dict[str, FeatureKey]:
+        """Upstream user columns the increment carries, by name, with their source."""
+        out: dict[str, FeatureKey] = {}
+        for dep in self.deps:
+            for stored, name in dep.columns.items():
+                if stored not in dep.id_columns:
+                    out[name] = dep.key
+        return out
+
+
+def _model_columns(
+    key: FeatureKey, model: type[Any], id_columns: tuple[str, ...]
+) -> tuple[dict[str, pa.DataType], dict[str, pa.DataType], frozenset[str]]:
+    user: dict[str, pa.DataType] = {}
+    ids: dict[str, pa.DataType] = {}
+    required: set[str] = set()
+    for name, info in model.model_fields.items():
+        if name.startswith(SYSTEM_PREFIX):
+            raise FeatureDefinitionError(
+                f"feature {key}: column {name!r} starts with {SYSTEM_PREFIX!r}, which is "
+                "reserved for system columns"
+            )
+        type_ = arrow_type(info.annotation, f"feature {key} column {name!r}")
+        if name in id_columns:
+            if not is_id_type(type_):
+                raise UnsupportedColumnTypeError(
+                    f"feature {key}: id column {name!r} must be a string or an integer"
+                )
+            ids[name] = canonical_id_type(type_)
+        else:
+            user[name] = type_
+            if info.is_required():
+                required.add(name)
+    return user, ids, frozenset(required)
+
+
+def _resolve_dep(
+    key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition, id_columns: tuple[str, ...]
+) -> ResolvedDep:
+    known = list(upstream.id_columns) + list(upstream.user_columns)
+    for old in dep.rename:
+        if old not in known:
+            raise UnknownDependencyError(
+                f"feature {key}: rename of {upstream.key} names unknown column {old!r}"
+            )
+    renamed = {c: dep.rename.get(c, c) for c in known}
+    ids = {c: renamed[c] for c in upstream.id_columns}
+    if set(ids.values()) != set(id_columns):
+        raise FeatureDefinitionError(
+            f"feature {key}: dependency {upstream.key} has id columns {sorted(ids.values())}, "
+            f"but identity lineage needs exactly {sorted(id_columns)} (use rename=)"
+        )
+    user = {c: renamed[c] for c in upstream.user_columns}
+    if dep.select is not None:
+        unknown = sorted(set(dep.select) - set(user.values()))
+        if unknown:
+            raise UnknownDependencyError(
+                f"feature {key}: select of {upstream.key} names unknown columns {unknown}"
+            )
+        user = {c: n for c, n in user.items() if n in dep.select}
+    return ResolvedDep(key=upstream.key, id_columns=ids, columns={**ids, **user})
+
+
+def _resolve_field(
+    key: FeatureKey,
+    spec: FieldSpec,
+    deps: Mapping[FeatureKey, FeatureDefinition],
+) -> ResolvedField:
+    fkey = spec.field_key
+    pairs: list[tuple[FeatureKey, FieldKey]] = []
+    if spec.deps is None:
+        for up in deps.values():
+            same = [f.key for f in up.fields if f.key == fkey]
+            pairs += [(up.key, k) for k in same or [f.key for f in up.fields]]
+    else:
+        for field_dep in spec.deps:
+            up_key = feature_key_of(field_dep.feature)
+            if up_key not in deps:
+                raise UnknownDependencyError(
+                    f"feature {key} field {fkey}: {up_key} is not a dependency of {key}"
+                )
+            up = deps[up_key]
+            available = {f.key for f in up.fields}
+            wanted = (
+                [FieldKey(f) for f in field_dep.fields]
+                if field_dep.fields is not None
+                else sorted(available)
+            )
+            for wk in wanted:
+                if wk not in available:
+                    raise UnknownDependencyError(
+                        f"feature {key} field {fkey}: {up_key} has no field {wk} "
+                        f"(it has {sorted(map(str, available))})"
+                    )
+                pairs.append((up_key, wk))
+    unique = sorted(set(pairs), key=lambda p: fq_field_key(*p))
+    return ResolvedField(key=fkey, code_version=spec.code_version_text, deps=tuple(unique))
+
+
+def resolve_definition(
+    feature_class: type[Any],
+    spec: FeatureSpec,
+    known: Mapping[FeatureKey, FeatureDefinition],
+) -> FeatureDefinition:
+    """Check a feature's spec and model against the features already defined.
+
+    Args:
+        feature_class: The feature's pydantic model class.
+        spec: Its spec.
+        known: The features already in the graph, by key.
+
+    Raises:
+        FeatureDefinitionError: The definition is invalid (a subclass names the reason).
+    """
+    key = spec.feature_key
+    id_columns = tuple(spec.id_columns)
+    if not id_columns or len(set(id_columns)) != len(id_columns):
+        raise FeatureDefinitionError(f"feature {key}: id_columns must be distinct and non-empty")
+    user, id_types, required = _model_columns(key, feature_class, id_columns)
+
+    deps: dict[FeatureKey, FeatureDefinition] = {}
+    resolved_deps: list[ResolvedDep] = []
+    for dep in spec.feature_deps:
+        up_key = feature_key_of(dep.feature)
+        if up_key == key:
+            raise CycleError(f"feature {key} depends on itself: cycle {key} -> {key}")
+        if up_key not in known:
+            raise UnknownDependencyError(
+                f"feature {key}: unknown dependency {up_key} (define it first)"
+            )
+        if up_key in deps:
+            raise FeatureDefinitionError(f"feature {key}: dependency {up_key} listed twice")
+        deps[up_key] = known[up_key]
+        resolved_deps.append(_resolve_dep(key, dep, known[up_key], id_columns))
+
+    sources: dict[str, FeatureKey] = {}
+    for rdep in resolved_deps:
+        for stored, name in rdep.columns.items():
+            if stored in rdep.id_columns:
+                continue
+            if name in id_columns or name in sources:
+                other = sources.get(name, key)
+                raise ColumnCollisionError(
+                    f"feature {key}: upstream column {name!r} comes from both {other} and "
+                    f"{rdep.key}; use rename= or select= on FeatureDep"
+                )
+            sources[name] = rdep.key
+
+    field_specs = spec.field_specs
+    seen: set[FieldKey] = set()
+    fields: list[ResolvedField] = []
+    for fspec in field_specs:
+        if fspec.field_key in seen:
+            raise FeatureDefinitionError(f"feature {key}: field {fspec.field_key} declared twice")
+        seen.add(fspec.field_key)
+        fields.append(_resolve_field(key, fspec, deps))
+
+    return FeatureDefinition(
+        key=key,
+        feature_class=feature_class,
+        spec=spec,
+        id_columns=id_columns,
+        id_types=id_types,
+        user_columns=user,
+        required_columns=required,
+        fields=tuple(fields),
+        deps=tuple(resolved_deps),
+    )

@@ -1,0 +1,1 @@
+"""The DuckDB engine: relations over lake tables, the hash recipe, increments, stamping."""

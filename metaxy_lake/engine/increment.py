@@ -1,0 +1,242 @@
+"""The increment (DESIGN section 5), computed by DuckDB in one query.
+
+``expected_*`` build a lazy relation of what the target should hold (ids, carried upstream
+columns, provenance and data-version columns); ``compare`` joins it with the target's live
+rows once, materialises the rows that need work as Arrow, and splits them into new, stale
+and orphaned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from metaxy_lake.definition import FeatureDefinition, ResolvedDep
+from metaxy_lake.engine.recipe import HashSettings, field_provenance, map_value, sample_hash
+from metaxy_lake.engine.relations import (
+    SRC,
+    Relation,
+    in_shard,
+    latest,
+    narwhals_filter,
+    narwhals_flag,
+)
+from metaxy_lake.engine.sql import ident, idents, lit, string_list, string_map
+from metaxy_lake.keys import FeatureKey, FieldKey
+from metaxy_lake.schema import (
+    CHANGED_FIELDS,
+    DATA_VERSION,
+    DATA_VERSION_BY_FIELD,
+    INCREMENT_SYSTEM_COLUMNS,
+    PROVENANCE,
+    PROVENANCE_BY_FIELD,
+    SYSTEM_COLUMNS,
+    UPSTREAM,
+)
+
+_KIND = "_mxl_kind"
+_IN_EXPECTED = "_mxl_e"
+_IN_TARGET = "_mxl_t"
+_SCOPE = "_mxl_scope"
+_PREDICATE = "_mxl_pred"
+_T_PROVENANCE = "_mxl_t_prov"
+_T_BY_FIELD = "_mxl_t_pbf"
+
+
+@dataclass(frozen=True)
+class UpstreamInput:
+    """One dependency: its resolved spec, all its rows, and the filters for its live rows."""
+
+    dep: ResolvedDep
+    rows: Relation
+    filters: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class IncrementTables:
+    """The materialised increment."""
+
+    new: pa.Table
+    stale: pa.Table
+    orphaned: pa.Table
+
+
+def _carried(definition: FeatureDefinition) -> list[str]:
+    return list(definition.carried_columns())
+
+
+def _upstream_relation(
+    index: int,
+    source: UpstreamInput,
+    definition: FeatureDefinition,
+    shard: tuple[int, int] | None,
+    global_filters: Sequence[Any],
+) -> tuple[Relation, dict[tuple[FeatureKey, FieldKey], str]]:
+    """Live, filtered rows of one dependency with the values the recipe needs extracted."""
+    dep = source.dep
+    live = latest(source.rows, list(dep.id_columns))
+    names = set(dep.columns.values())
+    projection = [f"{ident(s)} AS {ident(n)}" for s, n in dep.columns.items()]
+    projection += [ident(c) for c in SYSTEM_COLUMNS]
+    projection += [ident(c) for c in live.columns if c not in dep.columns and c not in names]
+    renamed = live.project(", ".join(dict.fromkeys(projection)))
+    renamed = narwhals_filter(renamed, [*source.filters, *global_filters])
+    renamed = in_shard(renamed, definition.id_columns, shard)
+
+    values: dict[tuple[FeatureKey, FieldKey], str] = {}
+    for field in definition.fields:
+        for up_key, up_field in field.deps:
+            if up_key == dep.key and (up_key, up_field) not in values:
+                values[(up_key, up_field)] = f"_mxl_d{index}_v{len(values)}"
+    user = [n for s, n in dep.columns.items() if s not in dep.id_columns]
+    columns = [ident(c) for c in definition.id_columns] + [ident(c) for c in user]
+    columns += [
+        f"{map_value(DATA_VERSION_BY_FIELD, str(f))} AS {ident(alias)}"
+        for (_, f), alias in values.items()
+    ]
+    columns.append(f"{ident(DATA_VERSION)} AS {ident(f'_mxl_d{index}_dv')}")
+    return renamed.project(", ".join(columns)), values
+
+
+def expected_from_upstream(
+    definition: FeatureDefinition,
+    upstream: Sequence[UpstreamInput],
+    settings: HashSettings,
+    global_filters: Sequence[Any],
+    shard: tuple[int, int] | None,
+) -> Relation:
+    """What a non-root feature should hold: provenance from its deps' live rows."""
+    joined: Relation | None = None
+    values: dict[tuple[FeatureKey, FieldKey], str] = {}
+    for index, source in enumerate(upstream):
+        rel, dep_values = _upstream_relation(index, source, definition, shard, global_filters)
+        values.update(dep_values)
+        joined = rel if joined is None else joined.join(rel, list(definition.id_columns))
+    assert joined is not None, "a non-root feature has dependencies"
+
+    fields = sorted(definition.fields, key=lambda f: str(f.key))
+    aliases = {str(f.key): f"_mxl_fp{i}" for i, f in enumerate(fields)}
+    inner = [ident(c) for c in definition.id_columns] + [ident(c) for c in _carried(definition)]
+    inner += [f"_mxl_d{i}_dv" for i in range(len(upstream))]
+    inner += [
+        f"{field_provenance(definition, f, lambda k, fk: ident(values[(k, fk)]), settings)} "
+        f"AS {aliases[str(f.key)]}"
+        for f in fields
+    ]
+    hashed = joined.query(SRC, f"SELECT {', '.join(inner)} FROM {SRC}")
+
+    by_field = string_map(aliases, aliases.values())
+    sample = sample_hash(aliases, settings)
+    upstream_map = string_map(
+        (str(s.dep.key) for s in upstream), (f"_mxl_d{i}_dv" for i in range(len(upstream)))
+    )
+    outer = [ident(c) for c in definition.id_columns] + [ident(c) for c in _carried(definition)]
+    outer += [
+        f"{by_field} AS {ident(PROVENANCE_BY_FIELD)}",
+        f"{sample} AS {ident(PROVENANCE)}",
+        f"{by_field} AS {ident(DATA_VERSION_BY_FIELD)}",
+        f"{sample} AS {ident(DATA_VERSION)}",
+        f"{upstream_map} AS {ident(UPSTREAM)}",
+    ]
+    return hashed.query(SRC, f"SELECT {', '.join(outer)} FROM {SRC}")
+
+
+def expected_from_samples(
+    definition: FeatureDefinition,
+    samples: Relation,
+    settings: HashSettings,
+    global_filters: Sequence[Any],
+    shard: tuple[int, int] | None,
+) -> Relation:
+    """What a root feature should hold, given the complete current set of samples.
+
+    ``samples`` carries the id columns, ``metaxy_provenance_by_field`` (a string map with
+    exactly the declared fields) and any user columns.
+    """
+    rel = in_shard(narwhals_filter(samples, global_filters), definition.id_columns, shard)
+    values = {k: map_value(PROVENANCE_BY_FIELD, k) for k in definition.field_names}
+    sample = sample_hash(values, settings)
+    keep = [c for c in rel.columns if c not in INCREMENT_SYSTEM_COLUMNS]
+    columns = [ident(c) for c in keep] + [
+        ident(PROVENANCE_BY_FIELD),
+        f"{sample} AS {ident(PROVENANCE)}",
+        f"{ident(PROVENANCE_BY_FIELD)} AS {ident(DATA_VERSION_BY_FIELD)}",
+        f"{sample} AS {ident(DATA_VERSION)}",
+        f"{string_map([], [])} AS {ident(UPSTREAM)}",
+    ]
+    return rel.project(", ".join(columns))
+
+
+def _changed_fields(fields: Sequence[str]) -> str:
+    cases = [
+        f"CASE WHEN {map_value(PROVENANCE_BY_FIELD, f)} IS DISTINCT FROM "
+        f"{map_value(_T_BY_FIELD, f)} THEN {lit(f)} END"
+        for f in sorted(fields)
+    ]
+    listed = f"[{', '.join(cases)}]::VARCHAR[]" if cases else string_list([])
+    return f"list_filter({listed}, lambda x: x IS NOT NULL)"
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    definition: FeatureDefinition,
+    expected: Relation,
+    target_rows: Relation,
+    scope_filters: Sequence[Any],
+    predicates: Sequence[Any],
+    shard: tuple[int, int] | None,
+) -> IncrementTables:
+    """Join expected rows with the target's live rows once and split the result.
+
+    Target rows outside ``scope_filters`` are never reported; a stored row matching a
+    staleness predicate is stale even when its provenance is current.
+    """
+    ids = list(definition.id_columns)
+    live = in_shard(latest(target_rows, ids), ids, shard)
+    scoped = narwhals_flag(live, scope_filters, _SCOPE, every=True)
+    flagged = narwhals_flag(scoped, predicates, _PREDICATE, every=False)
+    target = flagged.project(
+        f"{idents(ids)}, {ident(PROVENANCE)} AS {_T_PROVENANCE}, "
+        f"{ident(PROVENANCE_BY_FIELD)} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, "
+        f"{_SCOPE}, {_PREDICATE}"
+    )
+    joined = expected.project(f"*, true AS {_IN_EXPECTED}").join(target, ids, how="outer")
+    kind = (
+        f"CASE WHEN {_IN_TARGET} IS NULL THEN 'new' "
+        f"WHEN NOT {_SCOPE} THEN NULL "
+        f"WHEN {_IN_EXPECTED} IS NULL THEN 'orphaned' "
+        f"WHEN {ident(PROVENANCE)} IS DISTINCT FROM {_T_PROVENANCE} OR {_PREDICATE} "
+        f"THEN 'stale' END"
+    )
+    result = joined.query(
+        SRC,
+        f"SELECT * FROM (SELECT * EXCLUDE ({_T_PROVENANCE}, {_IN_EXPECTED}, {_IN_TARGET}, "
+        f"{_SCOPE}, {_PREDICATE}, {_T_BY_FIELD}), {kind} AS {_KIND}, "
+        f"{_changed_fields(definition.field_names)} AS {ident(CHANGED_FIELDS)} FROM {SRC}) "
+        f"WHERE {_KIND} IS NOT NULL",
+    ).to_arrow_table()
+
+    kinds = result.column(_KIND)
+    columns = list(expected.columns)
+    new = result.filter(pc.equal(kinds, "new")).select(columns)
+    stale = result.filter(pc.equal(kinds, "stale")).select([*columns, CHANGED_FIELDS])
+    orphan_ids = result.filter(pc.equal(kinds, "orphaned")).select(ids)
+    if orphan_ids.num_rows:
+        orphaned = live.join(con.from_arrow(orphan_ids), ids, how="semi").to_arrow_table()
+    else:
+        orphaned = live.limit(0).to_arrow_table()
+    return IncrementTables(new=new, stale=stale, orphaned=orphaned)
+
+
+__all__ = [
+    "IncrementTables",
+    "UpstreamInput",
+    "compare",
+    "expected_from_samples",
+    "expected_from_upstream",
+]

@@ -1,0 +1,112 @@
+"""DuckDB relations over lake tables: scans, live rows, filters and shards.
+
+Everything here composes lazy ``DuckDBPyRelation`` objects: no named views are created,
+so a relation stays valid for as long as the caller holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import narwhals as nw
+import pyarrow as pa
+
+from metaxy_lake.engine.sql import ident, idents
+from metaxy_lake.formats import ParquetScan, ScanSource
+from metaxy_lake.schema import CREATED_AT, DELETED_AT, WRITE_ID
+
+Relation = duckdb.DuckDBPyRelation
+SRC = "src"
+"""The name a relation goes by inside ``Relation.query``."""
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the session settings the engine relies on."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def empty(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> Relation:
+    """A typed relation with no rows."""
+    return con.from_arrow(schema.empty_table())
+
+
+def scan(con: duckdb.DuckDBPyConnection, source: ScanSource | None, schema: pa.Schema) -> Relation:
+    """A relation over a table's rows, with exactly the columns of ``schema``.
+
+    Columns the data files lack (added by schema evolution) read as typed NULLs.
+    """
+    typed = empty(con, schema)
+    if source is None:
+        return typed
+    if isinstance(source, ParquetScan):
+        if not source.files:
+            return typed
+        rel = con.read_parquet(list(source.files), union_by_name=True)
+    else:
+        rel = con.from_arrow(source.dataset)
+    present = set(rel.columns)
+    types = dict(zip(typed.columns, (str(t) for t in typed.types), strict=True))
+    projection = [
+        ident(name) if name in present else f"CAST(NULL AS {types[name]}) AS {ident(name)}"
+        for name in schema.names
+    ]
+    return rel.project(", ".join(projection))
+
+
+def latest(rel: Relation, id_columns: Sequence[str], include_deleted: bool = False) -> Relation:
+    """The latest row of every sample (the live row), dropping tombstones unless asked.
+
+    Rows are ordered by (``metaxy_created_at``, ``metaxy_write_id``).
+    """
+    where = "" if include_deleted else f"WHERE {ident(DELETED_AT)} IS NULL"
+    return rel.query(
+        SRC,
+        f"SELECT * FROM (SELECT * FROM {SRC} QUALIFY row_number() OVER ("
+        f"PARTITION BY {idents(id_columns)} "
+        f"ORDER BY {ident(CREATED_AT)} DESC, {ident(WRITE_ID)} DESC) = 1) {where}",
+    )
+
+
+def shard_sql(id_columns: Sequence[str], count: int) -> str:
+    """SQL for a sample's shard: md5 of the id values as text, joined by ``|``.
+
+    The first 15 hex digits read as an integer, modulo ``count``.
+    """
+    text = " || '|' || ".join(f"CAST({ident(c)} AS VARCHAR)" for c in id_columns)
+    return f"(('0x' || left(md5({text}), 15))::UBIGINT % {count})"
+
+
+def in_shard(rel: Relation, id_columns: Sequence[str], shard: tuple[int, int] | None) -> Relation:
+    """Keep the samples of shard ``(index, count)``; all of them when ``shard`` is None."""
+    if shard is None:
+        return rel
+    index, count = shard
+    return rel.filter(f"{shard_sql(id_columns, count)} = {index}")
+
+
+def narwhals_filter(rel: Relation, exprs: Sequence[Any]) -> Relation:
+    """Apply narwhals expressions (ANDed) to a relation."""
+    if not exprs:
+        return rel
+    frame = nw.from_native(rel).filter(*exprs)
+    native: Relation = nw.to_native(frame)
+    return native
+
+
+def narwhals_flag(rel: Relation, exprs: Sequence[Any], name: str, *, every: bool) -> Relation:
+    """Add a boolean column: every (or any) expression holds; a null counts as false.
+
+    With no expressions the flag is ``every`` (all of none hold; any of none does not).
+    """
+    if not exprs:
+        return rel.project(f"*, {str(every).lower()} AS {ident(name)}")
+    combine = nw.all_horizontal if every else nw.any_horizontal
+    frame = nw.from_native(rel).with_columns(
+        combine(*exprs, ignore_nulls=False).fill_null(value=False).alias(name)
+    )
+    native: Relation = nw.to_native(frame)
+    return native

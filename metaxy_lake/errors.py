@@ -1,0 +1,132 @@
+"""Every error metaxy_lake raises, named for what went wrong.
+
+All errors derive from :class:`MetaxyLakeError`. Definition errors (raised while a feature
+class is being declared) derive from :class:`FeatureDefinitionError`; errors about a frame
+handed to ``write`` or ``resolve_update`` derive from :class:`InvalidFrameError`. A failed
+validation never leaves anything written.
+"""
+
+from __future__ import annotations
+
+
+class MetaxyLakeError(Exception):
+    """Base class of every metaxy_lake error."""
+
+
+# --- definition time -------------------------------------------------------------------
+
+
+class FeatureDefinitionError(MetaxyLakeError, ValueError):
+    """A feature, field or graph definition is invalid."""
+
+
+class InvalidKeyError(FeatureDefinitionError):
+    """A feature or field key has an invalid part."""
+
+
+class DuplicateFeatureError(FeatureDefinitionError):
+    """Two features in one graph share a key."""
+
+
+class CycleError(FeatureDefinitionError):
+    """The feature graph would contain a cycle."""
+
+
+class UnknownDependencyError(FeatureDefinitionError):
+    """A dependency names a feature or field that does not exist."""
+
+
+class UnsupportedColumnTypeError(FeatureDefinitionError):
+    """A user column has a type with no lakehouse equivalent."""
+
+
+class ColumnCollisionError(FeatureDefinitionError):
+    """Upstream user columns collide across dependencies."""
+
+
+# --- lookup ------------------------------------------------------------------------------
+
+
+class UnknownFeatureError(MetaxyLakeError, KeyError):
+    """A feature key is not defined in the feature graph."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownFormatError(MetaxyLakeError, ValueError):
+    """A table format name is not registered."""
+
+
+class UnknownHashAlgorithmError(MetaxyLakeError, ValueError):
+    """A hash algorithm name is not supported."""
+
+
+# --- frames handed in -------------------------------------------------------------------
+
+
+class InvalidFrameError(MetaxyLakeError, ValueError):
+    """A frame handed to metaxy_lake does not satisfy the feature's contract."""
+
+
+class MissingIdColumnError(InvalidFrameError):
+    """A frame lacks one of the feature's id columns."""
+
+
+class NullIdError(InvalidFrameError):
+    """An id column holds a null."""
+
+
+class DuplicateSampleError(InvalidFrameError):
+    """One frame holds the same sample id more than once."""
+
+
+class ColumnTypeError(InvalidFrameError):
+    """A column has a type that cannot be cast losslessly to the declared one."""
+
+
+class MissingColumnError(InvalidFrameError):
+    """A required user column is absent."""
+
+
+class UndeclaredColumnError(InvalidFrameError):
+    """A frame holds a column the feature does not declare."""
+
+
+class MissingProvenanceError(InvalidFrameError):
+    """A frame lacks the provenance or system columns its feature needs."""
+
+
+class ProvenanceKeysError(InvalidFrameError):
+    """Provenance map keys differ from the feature's declared fields."""
+
+
+class MissingUpstreamValueError(MetaxyLakeError):
+    """An upstream data version needed to compute provenance is missing (null)."""
+
+
+# --- tables and stores ------------------------------------------------------------------
+
+
+class TableContractError(MetaxyLakeError):
+    """A lake table does not satisfy the on-disk contract."""
+
+
+class UnsupportedFormatVersionError(TableContractError):
+    """A table was written by a newer major format version than this library reads."""
+
+
+class HashSettingsMismatchError(TableContractError):
+    """A table was written with another hash algorithm or hash length."""
+
+
+class SchemaEvolutionError(TableContractError):
+    """A feature's columns changed in a way that append-only evolution cannot express."""
+
+
+class ReadOnlyStoreError(MetaxyLakeError):
+    """A write, delete or push was attempted on a read-only store."""
+
+
+class CommitConflictError(MetaxyLakeError):
+    """A commit kept conflicting with other writers until the deadline passed."""

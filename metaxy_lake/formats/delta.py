@@ -1,0 +1,171 @@
+"""Delta Lake tables through delta-rs (the ``deltalake`` package): the default format."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Field, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
+from metaxy_lake.formats.base import (
+    Capabilities,
+    CommitRecord,
+    DatasetScan,
+    LakeTable,
+    ParquetScan,
+    ScanSource,
+    TableFormat,
+)
+
+MAX_COMMIT_RETRIES = 100
+"""delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
+
+_HISTORY_KEYS = {"timestamp", "operation", "operationParameters", "operationMetrics", "version"}
+_EXISTS = "already exists"
+_UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _commit(metadata: Mapping[str, str]) -> CommitProperties:
+    return CommitProperties(custom_metadata=dict(metadata), max_commit_retries=MAX_COMMIT_RETRIES)
+
+
+class DeltaLakeTable(LakeTable):
+    """A Delta table opened at one version."""
+
+    def __init__(self, uri: str, table: DeltaTable, storage_options: Mapping[str, str]) -> None:
+        self.uri = uri
+        self._table = table
+        self._options = dict(storage_options)
+
+    @property
+    def version(self) -> int:
+        """The Delta version (from 0)."""
+        return int(self._table.version())
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's Arrow schema."""
+        return pa.schema(self._table.schema().to_arrow())
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """The Delta configuration."""
+        return dict(self._table.metadata().configuration)
+
+    def scan(self) -> ScanSource:
+        """Parquet files where they can be read as they are, else an Arrow dataset."""
+        features = set(self._table.protocol().reader_features or ())
+        if features & _UNSAFE_READER_FEATURES or self._table.metadata().partition_columns:
+            return DatasetScan(self._table.to_pyarrow_dataset(), self.schema)
+        return ParquetScan(tuple(self._table.file_uris()), self.schema)
+
+    def _reload(self) -> None:
+        self._table = DeltaTable(self.uri, storage_options=self._options)
+
+    def _version_of(self, write_id: str | None) -> int:
+        self._reload()
+        if write_id is not None:
+            for record in self.history(limit=50):
+                if record.metadata.get(COMMIT_WRITE_ID) == write_id:
+                    return record.version
+        return self.version
+
+    def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
+        """Append in one commit carrying ``metadata`` in its commitInfo."""
+        write_deltalake(
+            self._table,
+            data,
+            mode="append",
+            commit_properties=_commit(metadata),
+            storage_options=self._options or None,
+        )
+        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+
+    def add_columns(self, fields: Sequence[pa.Field]) -> None:
+        """Add nullable columns (a metadata-only commit)."""
+        self._table.alter.add_columns([Field.from_arrow(f) for f in fields])
+        self._reload()
+
+    def delete_keys(self, keys: pa.Table, metadata: Mapping[str, str]) -> int:
+        """Delete every row matching a key row, with a MERGE (values never enter SQL text)."""
+        predicate = " AND ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in keys.column_names)
+        (
+            self._table.merge(
+                source=keys,
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=_commit(metadata),
+            )
+            .when_matched_delete()
+            .execute()
+        )
+        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+
+    def history(self, limit: int | None = None) -> list[CommitRecord]:
+        """Commits newest first, with the custom metadata of each."""
+        records = []
+        for entry in self._table.history(limit):
+            metrics = entry.get("operationMetrics") or {}
+            rows = metrics.get("num_added_rows", metrics.get("num_target_rows_deleted"))
+            records.append(
+                CommitRecord(
+                    version=int(entry["version"]),
+                    timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC),
+                    operation=str(entry.get("operation", "")),
+                    rows=None if rows is None else int(rows),
+                    metadata={
+                        k: str(v)
+                        for k, v in entry.items()
+                        if k not in _HISTORY_KEYS and k.startswith(COMMIT_PREFIX)
+                    },
+                )
+            )
+        return records
+
+
+class DeltaFormat(TableFormat):
+    """Delta Lake: no catalog service, commits by conditional put."""
+
+    name = "delta"
+    capabilities = Capabilities()
+
+    def open(self, uri: str, storage_options: Mapping[str, str]) -> DeltaLakeTable | None:
+        """Open the latest version, or ``None`` when no table exists at ``uri``."""
+        try:
+            table = DeltaTable(uri, storage_options=dict(storage_options) or None)
+        except TableNotFoundError:
+            return None
+        return DeltaLakeTable(uri, table, storage_options)
+
+    def create(
+        self,
+        uri: str,
+        schema: pa.Schema,
+        properties: Mapping[str, str],
+        storage_options: Mapping[str, str],
+    ) -> DeltaLakeTable:
+        """Create the table with its properties; a concurrent creator's table is reused."""
+        try:
+            DeltaTable.create(
+                uri,
+                schema=schema,
+                configuration=dict(properties),
+                raise_if_key_not_exists=False,
+                storage_options=dict(storage_options) or None,
+                commit_properties=_commit({COMMIT_OPERATION: "create"}),
+            )
+        except DeltaError as exc:
+            if _EXISTS not in str(exc):
+                raise
+        table = self.open(uri, storage_options)
+        if table is None:  # pragma: no cover - created just above
+            raise FileNotFoundError(uri)
+        return table

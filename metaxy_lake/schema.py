@@ -1,0 +1,144 @@
+"""The on-disk contract: system columns, user column types, table schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from metaxy_lake.errors import UnsupportedColumnTypeError
+
+FORMAT_VERSION = 1
+"""Major version of the on-disk contract this library writes and reads."""
+
+PROP_FORMAT_VERSION = "metaxy.format_version"
+PROP_HASH_ALGORITHM = "metaxy.hash_algorithm"
+PROP_HASH_LENGTH = "metaxy.hash_length"
+PROP_FEATURE_KEY = "metaxy.feature_key"
+
+COMMIT_WRITE_ID = "metaxy.write_id"
+COMMIT_OPERATION = "metaxy.operation"
+COMMIT_FEATURE_VERSION = "metaxy.feature_version"
+COMMIT_SNAPSHOT_VERSION = "metaxy.snapshot_version"
+COMMIT_ROWS = "metaxy.rows"
+COMMIT_WRITER = "metaxy.writer"
+COMMIT_PREFIX = "metaxy."
+
+SYSTEM_PREFIX = "metaxy_"
+PROVENANCE_BY_FIELD = "metaxy_provenance_by_field"
+PROVENANCE = "metaxy_provenance"
+DATA_VERSION_BY_FIELD = "metaxy_data_version_by_field"
+DATA_VERSION = "metaxy_data_version"
+UPSTREAM = "metaxy_upstream"
+FEATURE_VERSION = "metaxy_feature_version"
+SNAPSHOT_VERSION = "metaxy_snapshot_version"
+CREATED_AT = "metaxy_created_at"
+DELETED_AT = "metaxy_deleted_at"
+WRITE_ID = "metaxy_write_id"
+CHANGED_FIELDS = "metaxy_changed_fields"
+"""Increment-only column on stale rows: the fields whose provenance differs."""
+
+STRING_MAP = pa.map_(pa.string(), pa.string())
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+SYSTEM_SCHEMA = pa.schema(
+    [
+        (PROVENANCE_BY_FIELD, STRING_MAP),
+        (PROVENANCE, pa.string()),
+        (DATA_VERSION_BY_FIELD, STRING_MAP),
+        (DATA_VERSION, pa.string()),
+        (UPSTREAM, STRING_MAP),
+        (FEATURE_VERSION, pa.string()),
+        (SNAPSHOT_VERSION, pa.string()),
+        (CREATED_AT, TIMESTAMP),
+        (DELETED_AT, TIMESTAMP),
+        (WRITE_ID, pa.string()),
+    ]
+)
+SYSTEM_COLUMNS: tuple[str, ...] = tuple(SYSTEM_SCHEMA.names)
+
+INCREMENT_SYSTEM_COLUMNS: tuple[str, ...] = (
+    PROVENANCE_BY_FIELD,
+    PROVENANCE,
+    DATA_VERSION_BY_FIELD,
+    DATA_VERSION,
+    UPSTREAM,
+)
+"""System columns an increment carries and ``write`` keeps (the rest ``write`` stamps)."""
+
+DEFAULT_ID_TYPE = pa.string()
+
+_SCALARS: dict[Any, pa.DataType] = {
+    str: pa.string(),
+    int: pa.int64(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    bytes: pa.binary(),
+    dt.datetime: TIMESTAMP,
+    dt.date: pa.date32(),
+}
+
+
+def arrow_type(annotation: Any, where: str) -> pa.DataType:
+    """Return the Arrow type stored for a pydantic annotation.
+
+    Args:
+        annotation: The annotation (``str``, ``list[int]``, ``Optional[Model]``...).
+        where: What is being typed, for the error message.
+
+    Raises:
+        UnsupportedColumnTypeError: The annotation has no lakehouse equivalent.
+    """
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return arrow_type(inner[0], where)
+    elif origin is typing.Annotated:
+        return arrow_type(args[0], where)
+    elif origin is list and len(args) == 1:
+        return pa.list_(arrow_type(args[0], where))
+    elif origin is dict and len(args) == 2 and args[0] is str:
+        return pa.map_(pa.string(), arrow_type(args[1], where))
+    elif annotation in _SCALARS:
+        return _SCALARS[annotation]
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return pa.struct(
+            [
+                pa.field(name, arrow_type(f.annotation, f"{where}.{name}"))
+                for name, f in annotation.model_fields.items()
+            ]
+        )
+    raise UnsupportedColumnTypeError(
+        f"{where}: type {annotation!r} is not supported (use str, int, float, bool, bytes, "
+        "datetime, date, list[T], dict[str, T], a nested model, or Optional of these)"
+    )
+
+
+def is_id_type(type_: pa.DataType) -> bool:
+    """Whether an Arrow type may identify samples (a string or an integer type)."""
+    return bool(
+        pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_integer(type_)
+    )
+
+
+def canonical_id_type(type_: pa.DataType) -> pa.DataType:
+    """Return the stored type of an id column first written with ``type_``."""
+    return pa.int64() if pa.types.is_integer(type_) else pa.string()
+
+
+def table_schema(
+    id_columns: Sequence[str],
+    id_types: Mapping[str, pa.DataType],
+    user_columns: Mapping[str, pa.DataType],
+) -> pa.Schema:
+    """Return the full table schema: id columns, user columns, then system columns."""
+    fields = [pa.field(c, id_types.get(c, DEFAULT_ID_TYPE)) for c in id_columns]
+    fields += [pa.field(n, t) for n, t in user_columns.items() if n not in id_columns]
+    return pa.schema(fields + list(SYSTEM_SCHEMA))

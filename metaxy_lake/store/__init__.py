@@ -1,0 +1,5 @@
+"""Stores: the user-facing facade over formats and the engine."""
+
+from metaxy_lake.store.lake_store import LakeStore, WriteResult
+
+__all__ = ["LakeStore", "WriteResult"]

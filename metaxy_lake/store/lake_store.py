@@ -1,0 +1,371 @@
+"""``LakeStore``: feature tables under one root URI, resolved by DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import narwhals as nw
+import pyarrow as pa
+
+from metaxy_lake.catalog import Commit, CommitInfo, commits_from_history
+from metaxy_lake.definition import FeatureDefinition
+from metaxy_lake.engine import increment as inc
+from metaxy_lake.engine.hashing import check_algorithm
+from metaxy_lake.engine.recipe import MISSING_UPSTREAM, HashSettings
+from metaxy_lake.engine.relations import Relation, connect, latest, narwhals_filter, scan
+from metaxy_lake.engine.sql import idents
+from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
+from metaxy_lake.errors import (
+    MissingUpstreamValueError,
+    ReadOnlyStoreError,
+    UndeclaredColumnError,
+    UnknownFeatureError,
+)
+from metaxy_lake.formats import LakeTable, load_format
+from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.ids import new_write_id, now_utc
+from metaxy_lake.increment import Increment
+from metaxy_lake.keys import FeatureKey
+from metaxy_lake.schema import table_schema
+from metaxy_lake.spec import FeatureRef, feature_key_of
+from metaxy_lake.store.frames import prepare_samples, prepare_write, to_arrow
+from metaxy_lake.store.tables import check_table, columns_to_add, stored_id_types, table_properties
+
+FEATURES_DIR = "features"
+HISTORY_WINDOW = 100
+"""Commits searched for a caller-supplied write id (the idempotency window)."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of ``write`` or ``delete``.
+
+    Attributes:
+        write_id: The commit's write id.
+        version: The table version it made (``None`` when nothing was committed).
+        rows: Rows written (or deleted).
+        replayed: True when the write id was already committed and nothing new was written.
+    """
+
+    write_id: str
+    version: int | None
+    rows: int
+    replayed: bool = False
+
+
+def _exprs(filters: Any) -> list[Any]:
+    if filters is None:
+        return []
+    if isinstance(filters, Sequence) and not isinstance(filters, str):
+        return list(filters)
+    return [filters]
+
+
+class LakeStore:
+    """Feature metadata in lakehouse tables under one root, resolved by DuckDB.
+
+    Args:
+        root: Local directory (or URI) holding ``features/<key parts joined by __>/``.
+        format: Table format name (``"delta"``).
+        hash_algorithm: Record hash algorithm: ``"md5"`` or ``"sha256"``.
+        storage_options: Options passed to the format for object stores.
+        read_only: Refuse every write and delete with ``ReadOnlyStoreError``.
+
+    Example:
+        >>> store = LakeStore("/tmp/metaxy")  # doctest: +SKIP
+        >>> store.write(Video, videos)  # doctest: +SKIP
+        >>> inc = store.resolve_update(Crop)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        format: str = "delta",
+        hash_algorithm: str = "md5",
+        storage_options: Mapping[str, str] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        text = str(root)
+        self.root = text.rstrip("/") if "://" in text else str(Path(text).resolve())
+        self.format = load_format(format)
+        self.hash_algorithm = check_algorithm(hash_algorithm)
+        self.storage_options = dict(storage_options or {})
+        self.read_only = read_only
+        self._con: duckdb.DuckDBPyConnection = connect()
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self.read_only else ""
+        return f"LakeStore({self.root!r}, format={self.format.name!r}{mode})"
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _resolve(self, feature: FeatureRef) -> tuple[FeatureDefinition, FeatureGraph]:
+        graph = getattr(feature, "__metaxy_graph__", None)
+        if not isinstance(graph, FeatureGraph):
+            graph = FeatureGraph.current()
+        return graph.get(feature), graph
+
+    def _settings(self, graph: FeatureGraph) -> HashSettings:
+        return HashSettings(self.hash_algorithm, graph.hash_length)
+
+    def table_uri(self, key: FeatureKey) -> str:
+        """Where a feature's table lives."""
+        return f"{self.root}/{FEATURES_DIR}/{key.table_name}"
+
+    def _open(self, definition: FeatureDefinition, settings: HashSettings) -> LakeTable | None:
+        table = self.format.open(self.table_uri(definition.key), self.storage_options)
+        if table is not None:
+            check_table(table, settings)
+        return table
+
+    def _rows(
+        self, table: LakeTable | None, definition: FeatureDefinition, id_types: Mapping[str, Any]
+    ) -> Relation:
+        if table is None:
+            schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+            return scan(self._con, None, schema)
+        return scan(self._con, table.scan(), table.schema)
+
+    def _check_writable(self, action: str) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self!r} is read-only: {action} refused")
+
+    # --- write ----------------------------------------------------------------------------
+
+    def write(self, feature: FeatureRef, frame: Any, write_id: str | None = None) -> WriteResult:
+        """Append rows of a feature in one commit, after validating all of them.
+
+        Root rows carry ``metaxy_provenance_by_field``; other rows are the new or stale
+        rows of ``resolve_update`` (with the user columns added). The increment's extra
+        columns are dropped; system columns are computed and stamped.
+
+        Args:
+            feature: The feature class or key.
+            frame: Any narwhals-compatible frame.
+            write_id: Caller-supplied id for idempotent retries; if the table's recent
+                history holds it, nothing is written and the earlier commit is returned.
+
+        Raises:
+            InvalidFrameError: A subclass naming what is wrong; nothing is written.
+            ReadOnlyStoreError: The store is read-only.
+        """
+        self._check_writable("write")
+        definition, graph = self._resolve(feature)
+        settings = self._settings(graph)
+        table = self._open(definition, settings)
+        if write_id is not None and table is not None:
+            for commit in commits_from_history(table.history(HISTORY_WINDOW)):
+                if commit.write_id == write_id:
+                    return WriteResult(write_id, commit.version, commit.rows or 0, replayed=True)
+        data = prepare_write(
+            self._con, definition, to_arrow(frame), stored_id_types(table, definition)
+        )
+        new_columns = columns_to_add(table, definition) if table is not None else []
+        write_id = write_id or new_write_id()
+        if data.num_rows == 0:
+            return WriteResult(write_id, None, 0)
+        id_types = {c: data.schema.field(c).type for c in definition.id_columns}
+        schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+        stamp = Stamp(
+            graph.feature_version(definition.key), graph.snapshot_version(), now_utc(), write_id
+        )
+        rows = stamp_rows(self._con, definition, data, settings, stamp, schema)
+        if table is None:
+            table = self.format.create(
+                self.table_uri(definition.key),
+                schema,
+                table_properties(definition, settings),
+                self.storage_options,
+            )
+        elif new_columns:
+            table.add_columns(new_columns)
+        info = CommitInfo(write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows))
+        version = table.append(rows, info.to_metadata())
+        return WriteResult(write_id, version, rows.num_rows)
+
+    # --- read -----------------------------------------------------------------------------
+
+    def read(
+        self,
+        feature: FeatureRef,
+        *,
+        filters: Any = None,
+        columns: Sequence[str] | None = None,
+        include_history: bool = False,
+        include_deleted: bool = False,
+    ) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+        """Read a feature's live rows as a lazy narwhals frame over DuckDB.
+
+        Args:
+            feature: The feature class or key.
+            filters: A narwhals expression or a sequence of them (ANDed).
+            columns: Columns to return (all by default).
+            include_history: Return every row ever written, tombstones included.
+            include_deleted: Also return samples whose latest row is a tombstone.
+        """
+        definition, graph = self._resolve(feature)
+        table = self._open(definition, self._settings(graph))
+        rows = self._rows(table, definition, stored_id_types(table, definition))
+        if not include_history:
+            rows = latest(rows, definition.id_columns, include_deleted=include_deleted)
+        rows = narwhals_filter(rows, _exprs(filters))
+        if columns is not None:
+            unknown = [c for c in columns if c not in rows.columns]
+            if unknown:
+                raise UndeclaredColumnError(f"feature {definition.key} has no column(s) {unknown}")
+            rows = rows.project(idents(columns))
+        return nw.from_native(rows)
+
+    def history(self, feature: FeatureRef, limit: int | None = None) -> list[Commit]:
+        """The commits of a feature's table, newest first (empty if it has none)."""
+        definition, graph = self._resolve(feature)
+        table = self._open(definition, self._settings(graph))
+        return [] if table is None else commits_from_history(table.history(limit))
+
+    # --- delete ---------------------------------------------------------------------------
+
+    def delete(self, feature: FeatureRef, filters: Any, *, soft: bool = True) -> WriteResult:
+        """Delete the samples whose live row matches ``filters``.
+
+        A soft delete appends tombstones (the table stays append-only); a hard delete
+        removes every row of the matching samples, history included. No match commits
+        nothing.
+
+        Args:
+            feature: The feature class or key.
+            filters: A narwhals expression or a sequence of them (ANDed).
+            soft: Append tombstones (default) rather than rewrite files.
+        """
+        self._check_writable("delete")
+        definition, graph = self._resolve(feature)
+        settings = self._settings(graph)
+        write_id = new_write_id()
+        table = self._open(definition, settings)
+        if table is None:
+            return WriteResult(write_id, None, 0)
+        rows = self._rows(table, definition, {})
+        matched = narwhals_filter(
+            latest(rows, definition.id_columns, include_deleted=not soft), _exprs(filters)
+        )
+        stamp = Stamp(
+            graph.feature_version(definition.key), graph.snapshot_version(), now_utc(), write_id
+        )
+        if soft:
+            data = tombstones(matched, table.schema, list(definition.id_columns), stamp)
+        else:
+            data = matched.project(idents(definition.id_columns)).to_arrow_table()
+        if data.num_rows == 0:
+            return WriteResult(write_id, None, 0)
+        operation = "delete" if soft else "hard_delete"
+        info = CommitInfo(write_id, operation, stamp.feature_version, stamp.snapshot_version,
+                          data.num_rows)
+        if soft:
+            version = table.append(data, info.to_metadata())
+        else:
+            version = table.delete_keys(data, info.to_metadata())
+        return WriteResult(write_id, version, data.num_rows)
+
+    # --- resolve --------------------------------------------------------------------------
+
+    def resolve_update(
+        self,
+        feature: FeatureRef,
+        *,
+        samples: Any = None,
+        filters: Mapping[FeatureRef, Any] | None = None,
+        global_filters: Any = None,
+        staleness_predicates: Any = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Increment:
+        """Compute what a feature needs to (re)compute, in one DuckDB query.
+
+        Args:
+            feature: The feature class or key.
+            samples: For a root feature, the complete current set of samples (ids and
+                ``metaxy_provenance_by_field``); without it a root has nothing to resolve.
+            filters: Feature (the target or one of its deps) → narwhals expression(s)
+                applied to that feature's live rows.
+            global_filters: Expression(s) applied to every dep and to the target.
+            staleness_predicates: Expression(s) on the target's stored live rows; a match
+                is stale.
+            shard: ``(index, count)``: keep only this shard of samples.
+
+        Raises:
+            UnknownFeatureError: The feature, or a filter's feature, is unknown.
+            MissingUpstreamValueError: A required upstream data version is null.
+        """
+        definition, graph = self._resolve(feature)
+        settings = self._settings(graph)
+        per_feature = self._filters_by_feature(definition, graph, filters)
+        global_exprs = _exprs(global_filters)
+        if shard is not None and not (0 <= shard[0] < shard[1]):
+            raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+
+        target = self._open(definition, settings)
+        id_types = stored_id_types(target, definition)
+        if definition.is_root:
+            if samples is None:
+                samples = pa.table({c: pa.array([], id_types.get(c, pa.string()))
+                                    for c in definition.id_columns})
+                samples = samples.append_column(
+                    "metaxy_provenance_by_field",
+                    pa.array([], pa.map_(pa.string(), pa.string())),
+                )
+            checked = prepare_samples(self._con, definition, to_arrow(samples), id_types)
+            expected = inc.expected_from_samples(
+                definition, self._con.from_arrow(checked), settings, global_exprs, shard
+            )
+            id_types = {c: checked.schema.field(c).type for c in definition.id_columns}
+        else:
+            upstream = []
+            for dep in definition.deps:
+                dep_def = graph.get(dep.key)
+                dep_table = self._open(dep_def, settings)
+                if dep_table is not None and target is None:
+                    id_types = {dep.id_columns[s]: t for s, t in
+                                stored_id_types(dep_table, dep_def).items()}
+                dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
+                rows = self._rows(dep_table, dep_def, dep_types)
+                upstream.append(inc.UpstreamInput(dep, rows, per_feature.get(dep.key, [])))
+            expected = inc.expected_from_upstream(
+                definition, upstream, settings, global_exprs, shard
+            )
+        target_rows = self._rows(target, definition, id_types)
+        try:
+            tables = inc.compare(
+                self._con,
+                definition,
+                expected,
+                target_rows,
+                [*per_feature.get(definition.key, []), *global_exprs],
+                _exprs(staleness_predicates),
+                shard,
+            )
+        except duckdb.Error as exc:
+            if MISSING_UPSTREAM in str(exc):
+                detail = str(exc).split(MISSING_UPSTREAM, 1)[1]
+                raise MissingUpstreamValueError(detail) from exc
+            raise
+        return Increment(definition.key, self._con, tables.new, tables.stale, tables.orphaned)
+
+    def _filters_by_feature(
+        self,
+        definition: FeatureDefinition,
+        graph: FeatureGraph,
+        filters: Mapping[FeatureRef, Any] | None,
+    ) -> dict[FeatureKey, list[Any]]:
+        allowed = {definition.key, *(d.key for d in definition.deps)}
+        out: dict[FeatureKey, list[Any]] = {}
+        for ref, exprs in (filters or {}).items():
+            key = graph.get(feature_key_of(ref)).key
+            if key not in allowed:
+                raise UnknownFeatureError(
+                    f"filters name {key}, which is neither {definition.key} nor one of its deps"
+                )
+            out.setdefault(key, []).extend(_exprs(exprs))
+        return out
