@@ -1,0 +1,1 @@
+"""The ``mxl`` command line."""
