@@ -76,7 +76,11 @@ def cast_lossless(array: pa.ChunkedArray, target: pa.DataType, where: str) -> pa
     """
     if array.type.equals(target):
         return array
-    if pa.types.is_timestamp(array.type) and array.type.tz is None and pa.types.is_timestamp(target):
+    if (
+        pa.types.is_timestamp(array.type)
+        and array.type.tz is None
+        and pa.types.is_timestamp(target)
+    ):
         raise ColumnTypeError(f"{where}: naive datetimes are not accepted; give a time zone")
     if not _castable(array.type, target):
         raise ColumnTypeError(f"{where}: type {array.type} cannot be stored as {target}")

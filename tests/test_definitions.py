@@ -11,8 +11,12 @@ import metaxy_lake as mxl
 
 
 def define(key: str, base: type = mxl.Feature, **spec: object) -> type[mxl.Feature]:
-    return type(key.replace("/", "_"), (base,), {"__module__": __name__},
-                spec=mxl.FeatureSpec(key=key, **spec))  # type: ignore[call-arg]
+    return type(
+        key.replace("/", "_"),
+        (base,),
+        {"__module__": __name__},
+        spec=mxl.FeatureSpec(key=key, **spec),
+    )  # type: ignore[call-arg]
 
 
 def test_cycle_is_rejected(graph: mxl.FeatureGraph) -> None:
@@ -62,6 +66,7 @@ def test_multi_part_field_keys_are_joined_by_slash(graph: mxl.FeatureGraph) -> N
 
 def test_system_column_name_is_rejected(graph: mxl.FeatureGraph) -> None:
     with pytest.raises(mxl.FeatureDefinitionError, match="metaxy_score"):
+
         class A(mxl.Feature, spec=mxl.FeatureSpec(key="a")):
             metaxy_score: int
 
@@ -90,7 +95,7 @@ def test_colliding_upstream_columns(graph: mxl.FeatureGraph) -> None:
     class B(mxl.Feature, spec=mxl.FeatureSpec(key="b")):
         path: str
 
-    with pytest.raises(mxl.ColumnCollisionError, match="'path'.*rename"):
+    with pytest.raises(mxl.ColumnCollisionError, match=r"'path'.*rename"):
         define("c", deps=[A, B])
     c = define("c", deps=[A, mxl.FeatureDep(B, rename={"path": "b_path"})])
     assert c.key() == mxl.FeatureKey("c")
@@ -110,6 +115,7 @@ def test_unknown_select_and_rename_columns(graph: mxl.FeatureGraph) -> None:
 
 def test_unsupported_column_type(graph: mxl.FeatureGraph) -> None:
     with pytest.raises(mxl.UnsupportedColumnTypeError, match="'when'"):
+
         class A(mxl.Feature, spec=mxl.FeatureSpec(key="a")):
             when: dt.timedelta
 
@@ -137,6 +143,7 @@ def test_supported_column_types_are_accepted(graph: mxl.FeatureGraph) -> None:
 
 def test_missing_spec(graph: mxl.FeatureGraph) -> None:
     with pytest.raises(mxl.FeatureDefinitionError, match="spec"):
+
         class A(mxl.Feature):
             pass
 

@@ -17,10 +17,12 @@ def h(algorithm: str, text: str, length: int = 16) -> str:
 
 
 def root_rows(values: dict[str, dict[str, str]]) -> pl.DataFrame:
-    return pl.DataFrame({
-        "sample_uid": list(values),
-        "metaxy_provenance_by_field": list(values.values()),
-    })
+    return pl.DataFrame(
+        {
+            "sample_uid": list(values),
+            "metaxy_provenance_by_field": list(values.values()),
+        }
+    )
 
 
 def by_uid(frame: pl.DataFrame) -> dict[str, dict[str, object]]:
@@ -38,21 +40,40 @@ def as_dict(value: object) -> dict[str, str]:
 def test_root_one_dep_and_two_dep_hashes(tmp_path, algorithm: str) -> None:
     g = mxl.FeatureGraph(hash_length=16)
     with g.use():
-        class A(mxl.Feature, spec=mxl.FeatureSpec(
-                key="t/a", fields=[mxl.FieldSpec("audio", code_version="1"), "frames"])):
+
+        class A(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="t/a", fields=[mxl.FieldSpec("audio", code_version="1"), "frames"]
+            ),
+        ):
             pass
 
         class B(mxl.Feature, spec=mxl.FeatureSpec(key="t/b", fields=["frames"])):
             pass
 
-        class One(mxl.Feature, spec=mxl.FeatureSpec(
-                key="t/one", deps=[A], fields=[mxl.FieldSpec("audio", code_version="7"), "frames"])):
+        class One(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="t/one", deps=[A], fields=[mxl.FieldSpec("audio", code_version="7"), "frames"]
+            ),
+        ):
             pass
 
-        class Two(mxl.Feature, spec=mxl.FeatureSpec(
-                key="t/two", deps=[One, B],
-                fields=[mxl.FieldSpec("mix", code_version="3", deps=[
-                    mxl.FieldDep(B, ["frames"]), mxl.FieldDep(One, ["audio", "frames"])])])):
+        class Two(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="t/two",
+                deps=[One, B],
+                fields=[
+                    mxl.FieldSpec(
+                        "mix",
+                        code_version="3",
+                        deps=[mxl.FieldDep(B, ["frames"]), mxl.FieldDep(One, ["audio", "frames"])],
+                    )
+                ],
+            ),
+        ):
             pass
 
     store = mxl.LakeStore(tmp_path, hash_algorithm=algorithm)
@@ -96,11 +117,13 @@ def test_root_one_dep_and_two_dep_hashes(tmp_path, algorithm: str) -> None:
 def test_hash_length_truncates_record_hashes(tmp_path) -> None:
     g = mxl.FeatureGraph(hash_length=10)
     with g.use():
+
         class A(mxl.Feature, spec=mxl.FeatureSpec(key="a", fields=["x"])):
             pass
 
         class B(mxl.Feature, spec=mxl.FeatureSpec(key="b", deps=[A], fields=["x"])):
             pass
+
     store = mxl.LakeStore(tmp_path)
     store.write(A, root_rows({"s": {"x": "v"}}))
     row = store.resolve_update(B).new.collect().to_polars().row(0, named=True)
@@ -112,6 +135,7 @@ def test_hash_length_truncates_record_hashes(tmp_path) -> None:
 def test_data_version_override_stops_propagation(tmp_path) -> None:
     g = mxl.FeatureGraph()
     with g.use():
+
         class V(mxl.Feature, spec=mxl.FeatureSpec(key="v", fields=["audio"])):
             pass
 
@@ -120,6 +144,7 @@ def test_data_version_override_stops_propagation(tmp_path) -> None:
 
         class S(mxl.Feature, spec=mxl.FeatureSpec(key="s", deps=[C], fields=["audio"])):
             pass
+
     store = mxl.LakeStore(tmp_path)
     store.write(V, root_rows({"s1": {"audio": "raw-1"}}))
     new = store.resolve_update(C).new.collect().to_polars()
@@ -152,17 +177,20 @@ def test_data_version_override_stops_propagation(tmp_path) -> None:
 def test_partial_override_fills_other_fields_from_provenance(tmp_path) -> None:
     g = mxl.FeatureGraph()
     with g.use():
+
         class V(mxl.Feature, spec=mxl.FeatureSpec(key="v", fields=["a", "b"])):
             pass
 
         class C(mxl.Feature, spec=mxl.FeatureSpec(key="c", deps=[V], fields=["a", "b"])):
             pass
+
     store = mxl.LakeStore(tmp_path)
     store.write(V, root_rows({"s1": {"a": "1", "b": "2"}}))
     new = store.resolve_update(C).new.collect().to_polars()
     pbf = as_dict(new.row(0, named=True)["metaxy_provenance_by_field"])
-    overrides = pl.Series("metaxy_data_version_by_field", [{"b": "B!"}],
-                          dtype=pl.Struct({"b": pl.String}))
+    overrides = pl.Series(
+        "metaxy_data_version_by_field", [{"b": "B!"}], dtype=pl.Struct({"b": pl.String})
+    )
     store.write(C, new.drop("metaxy_data_version_by_field").with_columns(overrides))
     row = store.read(C).collect().to_polars().row(0, named=True)
     assert as_dict(row["metaxy_data_version_by_field"]) == {"a": pbf["a"], "b": "B!"}

@@ -23,8 +23,9 @@ NOTHING = {"new": 0, "stale": 0, "orphaned": 0}
 
 def materialise(store: mxl.LakeStore, feature: type[mxl.Feature], **values: object) -> None:
     inc = store.resolve_update(feature)
-    rows = pl.concat([inc.new.collect().to_polars(), inc.stale.collect().to_polars()],
-                     how="diagonal_relaxed")
+    rows = pl.concat(
+        [inc.new.collect().to_polars(), inc.stale.collect().to_polars()], how="diagonal_relaxed"
+    )
     store.write(feature, rows.with_columns(**{k: pl.lit(v) for k, v in values.items()}))
 
 
@@ -58,7 +59,9 @@ def test_crop_audio_bump_in_three_phases(written: mxl.LakeStore) -> None:
     assert counts(store, f.faces) == NOTHING
     sst = store.resolve_update(f.speech_to_text)
     assert sst.counts() == {"new": 0, "stale": 6, "orphaned": 0}
-    assert sst.stale.collect().to_polars()["metaxy_changed_fields"].to_list() == [["transcript"]] * 6
+    assert (
+        sst.stale.collect().to_polars()["metaxy_changed_fields"].to_list() == [["transcript"]] * 6
+    )
 
     # phase 3: SpeechToText written; nothing left anywhere
     store.write(f.speech_to_text, sst.stale.collect().to_polars().with_columns(text=pl.lit("t2")))

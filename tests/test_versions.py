@@ -14,8 +14,9 @@ def sha(*parts: str, length: int = 16) -> str:
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:length]
 
 
-def expected_versions(crop_audio: str = "__metaxy_initial__", video_audio: str = "1", length: int = 16
-                      ) -> dict[str, dict[str, str]]:
+def expected_versions(
+    crop_audio: str = "__metaxy_initial__", video_audio: str = "1", length: int = 16
+) -> dict[str, dict[str, str]]:
     """Field versions of the reference scenario, by hand from DESIGN section 2."""
     init = "__metaxy_initial__"
     v_frames = sha("example/video.frames", init, length=length)
@@ -50,11 +51,13 @@ def test_golden_field_feature_and_snapshot_versions() -> None:
 def test_hash_length_applies_to_every_version() -> None:
     g = mxl.FeatureGraph(hash_length=40)
     with g.use():
+
         class V(mxl.Feature, spec=mxl.FeatureSpec(key="v", fields=["a"])):
             pass
 
         class D(mxl.Feature, spec=mxl.FeatureSpec(key="d", deps=[V], fields=["a"])):
             pass
+
     va = sha("v.a", "__metaxy_initial__", length=40)
     da = sha("d.a", "__metaxy_initial__", va, length=40)
     assert D.field_versions() == {"a": da}
@@ -93,7 +96,8 @@ def test_omitted_fields_mean_one_default_field(graph: mxl.FeatureGraph) -> None:
 def test_root_field_bump_changes_graph_versions_only_downstream_of_audio() -> None:
     before, after = build_features(), build_features(video_audio_version="2")
     changed = {
-        str(b.key()) for b, a in zip(before.all, after.all, strict=True)
+        str(b.key())
+        for b, a in zip(before.all, after.all, strict=True)
         if b.feature_version() != a.feature_version()
     }
     assert changed == {"example/video", "example/crop", "example/speech_to_text"}

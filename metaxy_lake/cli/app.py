@@ -6,7 +6,7 @@ import json
 import sys
 import tempfile
 from dataclasses import asdict
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     """How results are printed."""
 
     text = "text"
@@ -40,10 +40,13 @@ def _main() -> None:
 def _render(console: Console, phase: Phase) -> None:
     table = Table(title=phase.title, title_justify="left")
     for column in ("feature", "new", "stale", "orphaned", "changed fields"):
-        table.add_column(column, justify="right" if column in ("new", "stale", "orphaned") else "left")
+        table.add_column(
+            column, justify="right" if column in ("new", "stale", "orphaned") else "left"
+        )
     for s in phase.statuses:
-        table.add_row(s.feature, str(s.new), str(s.stale), str(s.orphaned),
-                      ", ".join(s.changed_fields) or "-")
+        table.add_row(
+            s.feature, str(s.new), str(s.stale), str(s.orphaned), ", ".join(s.changed_fields) or "-"
+        )
     console.print(table)
     if phase.versions_changed:
         console.print(f"feature versions changed: {', '.join(phase.versions_changed)}")
@@ -52,7 +55,9 @@ def _render(console: Console, phase: Phase) -> None:
 @app.command()
 def demo(
     samples: Annotated[int, typer.Option(help="Number of videos.")] = 5,
-    root: Annotated[str | None, typer.Option(help="Store root (a temporary directory by default).")] = None,
+    root: Annotated[
+        str | None, typer.Option(help="Store root (a temporary directory by default).")
+    ] = None,
     output: Annotated[Output, typer.Option(help="text or json.")] = Output.text,
 ) -> None:
     """Run the reference scenario: Video → Crop → Faces, SpeechToText, then bump Crop's audio."""
@@ -63,10 +68,14 @@ def demo(
             print(json.dumps({"root": store.root, "phases": [asdict(p) for p in phases]}, indent=2))
             return
         console = Console()
-        console.print(f"[bold]metaxy_lake demo[/bold]: {samples} videos, local Delta store {store.root}")
+        console.print(
+            f"[bold]metaxy_lake demo[/bold]: {samples} videos, local Delta store {store.root}"
+        )
         for phase in phases:
             _render(console, phase)
-        console.print("The face detector never ran again: only Crop and SpeechToText were recomputed.")
+        console.print(
+            "The face detector never ran again: only Crop and SpeechToText were recomputed."
+        )
 
 
 def main() -> None:

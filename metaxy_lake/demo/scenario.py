@@ -128,8 +128,11 @@ def _compute(feature: type[Feature], increment: Increment) -> pl.DataFrame:
         [increment.new.collect().to_polars(), increment.stale.collect().to_polars()],
         how="diagonal_relaxed",
     )
-    fills: dict[str, Any] = {"path": pl.col("sample_uid") + ".crop.mp4", "count": pl.lit(1),
-                             "text": pl.lit("hello")}
+    fills: dict[str, Any] = {
+        "path": pl.col("sample_uid") + ".crop.mp4",
+        "count": pl.lit(1),
+        "text": pl.lit("hello"),
+    }
     wanted = [c for c in feature.model_fields if c in fills]
     return rows.with_columns(**{c: fills[c] for c in wanted})
 
@@ -144,8 +147,9 @@ def _status(store: LakeStore, feature: type[Feature]) -> FeatureStatus:
     )
 
 
-def _phase(store: LakeStore, title: str, features: ScenarioFeatures, changed: tuple[str, ...] = ()
-           ) -> Phase:
+def _phase(
+    store: LakeStore, title: str, features: ScenarioFeatures, changed: tuple[str, ...] = ()
+) -> Phase:
     statuses = tuple(_status(store, f) for f in features.all[1:])
     return Phase(title, statuses, changed)
 

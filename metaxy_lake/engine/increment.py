@@ -25,6 +25,7 @@ from metaxy_lake.engine.relations import (
     latest,
     narwhals_filter,
     narwhals_flag,
+    query,
 )
 from metaxy_lake.engine.sql import ident, idents, lit, string_list, string_map
 from metaxy_lake.keys import FeatureKey, FieldKey
@@ -128,7 +129,7 @@ def expected_from_upstream(
         f"AS {aliases[str(f.key)]}"
         for f in fields
     ]
-    hashed = joined.query(SRC, f"SELECT {', '.join(inner)} FROM {SRC}")
+    hashed = query(joined, f"SELECT {', '.join(inner)} FROM {SRC}")
 
     by_field = string_map(aliases, aliases.values())
     sample = sample_hash(aliases, settings)
@@ -143,7 +144,7 @@ def expected_from_upstream(
         f"{sample} AS {ident(DATA_VERSION)}",
         f"{upstream_map} AS {ident(UPSTREAM)}",
     ]
-    return hashed.query(SRC, f"SELECT {', '.join(outer)} FROM {SRC}")
+    return query(hashed, f"SELECT {', '.join(outer)} FROM {SRC}")
 
 
 def expected_from_samples(
@@ -213,10 +214,10 @@ def compare(
         f"WHEN {ident(PROVENANCE)} IS DISTINCT FROM {_T_PROVENANCE} OR {_PREDICATE} "
         f"THEN 'stale' END"
     )
-    result = joined.query(
-        SRC,
-        f"SELECT * FROM (SELECT * EXCLUDE ({_T_PROVENANCE}, {_IN_EXPECTED}, {_IN_TARGET}, "
-        f"{_SCOPE}, {_PREDICATE}, {_T_BY_FIELD}), {kind} AS {_KIND}, "
+    helpers = idents([_T_PROVENANCE, _IN_EXPECTED, _IN_TARGET, _SCOPE, _PREDICATE, _T_BY_FIELD])
+    result = query(
+        joined,
+        f"SELECT * FROM (SELECT * EXCLUDE ({helpers}), {kind} AS {_KIND}, "
         f"{_changed_fields(definition.field_names)} AS {ident(CHANGED_FIELDS)} FROM {SRC}) "
         f"WHERE {_KIND} IS NOT NULL",
     ).to_arrow_table()

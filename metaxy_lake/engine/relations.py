@@ -22,6 +22,14 @@ SRC = "src"
 """The name a relation goes by inside ``Relation.query``."""
 
 
+def query(rel: Relation, sql: str) -> Relation:
+    """Run ``sql`` over ``rel`` (named ``src`` in it), lazily, as a new relation."""
+    out = rel.query(SRC, sql)
+    if out is None:  # pragma: no cover - only statements without a result give None
+        raise ValueError(f"not a query: {sql}")
+    return out
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the session settings the engine relies on."""
     con = duckdb.connect()
@@ -63,8 +71,8 @@ def latest(rel: Relation, id_columns: Sequence[str], include_deleted: bool = Fal
     Rows are ordered by (``metaxy_created_at``, ``metaxy_write_id``).
     """
     where = "" if include_deleted else f"WHERE {ident(DELETED_AT)} IS NULL"
-    return rel.query(
-        SRC,
+    return query(
+        rel,
         f"SELECT * FROM (SELECT * FROM {SRC} QUALIFY row_number() OVER ("
         f"PARTITION BY {idents(id_columns)} "
         f"ORDER BY {ident(CREATED_AT)} DESC, {ident(WRITE_ID)} DESC) = 1) {where}",

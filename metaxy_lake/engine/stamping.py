@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from metaxy_lake.definition import FeatureDefinition
 from metaxy_lake.engine.recipe import HashSettings, map_value, sample_hash
-from metaxy_lake.engine.relations import SRC, Relation
+from metaxy_lake.engine.relations import SRC, Relation, query
 from metaxy_lake.engine.sql import ident, lit, string_map
 from metaxy_lake.schema import (
     CREATED_AT,
@@ -81,12 +81,12 @@ def stamp_rows(
     items = [ident(c) for c in user] + [
         ident(PROVENANCE_BY_FIELD),
         f"{provenance} AS {ident(PROVENANCE)}",
-        f"{string_map(fields, (data_versions[f] for f in fields))} AS {ident(DATA_VERSION_BY_FIELD)}",
+        f"{string_map(fields, data_versions.values())} AS {ident(DATA_VERSION_BY_FIELD)}",
         f"{sample_hash(data_versions, settings)} AS {ident(DATA_VERSION)}",
         f"{upstream} AS {ident(UPSTREAM)}",
         *stamp.columns(deleted=False),
     ]
-    out = con.from_arrow(data).query(SRC, f"SELECT {', '.join(items)} FROM {SRC}")
+    out = query(con.from_arrow(data), f"SELECT {', '.join(items)} FROM {SRC}")
     return conform(out.to_arrow_table(), schema)
 
 

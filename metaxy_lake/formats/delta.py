@@ -9,7 +9,6 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Field, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
 from metaxy_lake.formats.base import (
     Capabilities,
     CommitRecord,
@@ -19,6 +18,7 @@ from metaxy_lake.formats.base import (
     ScanSource,
     TableFormat,
 )
+from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
 
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from metaxy_lake.arrowtypes import cast_lossless
 from metaxy_lake.definition import FeatureDefinition
-from metaxy_lake.engine.relations import SRC
+from metaxy_lake.engine.relations import SRC, query
 from metaxy_lake.engine.sql import ident, lit, string_list
 from metaxy_lake.errors import (
     ColumnTypeError,
@@ -149,7 +149,7 @@ def normalize_system_columns(
     if PROVENANCE in table.column_names:
         sql[PROVENANCE] = f"CAST({ident(PROVENANCE)} AS VARCHAR)"
     select = ", ".join(f"{expr} AS {ident(name)}" for name, expr in sql.items())
-    rel = con.from_arrow(table).query(SRC, f"SELECT {select} FROM {SRC}")
+    rel = query(con.from_arrow(table), f"SELECT {select} FROM {SRC}")
 
     pbf = ident(PROVENANCE_BY_FIELD)
     checks = {
@@ -168,7 +168,7 @@ def normalize_system_columns(
         f"count(*) FILTER (WHERE {cond}), CAST(first({{{ids}}}) FILTER (WHERE {cond}) AS VARCHAR)"
         for cond in checks.values()
     )
-    found = rel.query(SRC, f"SELECT {items} FROM {SRC}").fetchall()[0]
+    found = query(rel, f"SELECT {items} FROM {SRC}").fetchall()[0]
     for i, name in enumerate(checks):
         count, example = found[2 * i], found[2 * i + 1]
         if not count:
@@ -215,7 +215,9 @@ def prepare_write(
     undeclared = [
         c
         for c in table.column_names
-        if c not in declared and c not in carried and c not in SYSTEM_COLUMNS
+        if c not in declared
+        and c not in carried
+        and c not in SYSTEM_COLUMNS
         and c != CHANGED_FIELDS
     ]
     if undeclared:
@@ -225,15 +227,16 @@ def prepare_write(
         )
     table = check_ids(key, table, definition.id_columns, id_types)
 
-    needed = [PROVENANCE_BY_FIELD] if definition.is_root else [
-        PROVENANCE_BY_FIELD, PROVENANCE, UPSTREAM
-    ]
+    needed = (
+        [PROVENANCE_BY_FIELD] if definition.is_root else [PROVENANCE_BY_FIELD, PROVENANCE, UPSTREAM]
+    )
     absent = [c for c in needed if c not in table.column_names]
     if absent:
         if definition.is_root:
             raise MissingProvenanceError(
                 f"feature {key} is a root: its rows must carry {PROVENANCE_BY_FIELD} "
-                f"(field → provenance, e.g. a file checksum) for fields {list(definition.field_names)}"
+                "(field → provenance, e.g. a file checksum) for fields "
+                f"{list(definition.field_names)}"
             )
         raise MissingProvenanceError(
             f"feature {key}: frame lacks system column(s) {absent}; write the new or stale "
@@ -243,7 +246,9 @@ def prepare_write(
     columns: dict[str, pa.ChunkedArray] = {c: table.column(c) for c in definition.id_columns}
     for name, type_ in definition.user_columns.items():
         if name in table.column_names:
-            columns[name] = cast_lossless(table.column(name), type_, f"feature {key} column {name!r}")
+            columns[name] = cast_lossless(
+                table.column(name), type_, f"feature {key} column {name!r}"
+            )
         elif name in definition.required_columns:
             raise MissingColumnError(f"feature {key}: frame lacks required column {name!r}")
         else:

@@ -184,7 +184,9 @@ class LakeStore:
             )
         elif new_columns:
             table.add_columns(new_columns)
-        info = CommitInfo(write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows))
+        info = CommitInfo(
+            write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows)
+        )
         version = table.append(rows, info.to_metadata())
         return WriteResult(write_id, version, rows.num_rows)
 
@@ -262,8 +264,9 @@ class LakeStore:
         if data.num_rows == 0:
             return WriteResult(write_id, None, 0)
         operation = "delete" if soft else "hard_delete"
-        info = CommitInfo(write_id, operation, stamp.feature_version, stamp.snapshot_version,
-                          data.num_rows)
+        info = CommitInfo(
+            write_id, operation, stamp.feature_version, stamp.snapshot_version, data.num_rows
+        )
         if soft:
             version = table.append(data, info.to_metadata())
         else:
@@ -309,13 +312,9 @@ class LakeStore:
         target = self._open(definition, settings)
         id_types = stored_id_types(target, definition)
         if definition.is_root:
-            if samples is None:
-                samples = pa.table({c: pa.array([], id_types.get(c, pa.string()))
-                                    for c in definition.id_columns})
-                samples = samples.append_column(
-                    "metaxy_provenance_by_field",
-                    pa.array([], pa.map_(pa.string(), pa.string())),
-                )
+            if samples is None:  # a root has nothing to resolve without its current samples
+                target = None
+                samples = self._rows(None, definition, id_types).to_arrow_table()
             checked = prepare_samples(self._con, definition, to_arrow(samples), id_types)
             expected = inc.expected_from_samples(
                 definition, self._con.from_arrow(checked), settings, global_exprs, shard
@@ -327,8 +326,9 @@ class LakeStore:
                 dep_def = graph.get(dep.key)
                 dep_table = self._open(dep_def, settings)
                 if dep_table is not None and target is None:
-                    id_types = {dep.id_columns[s]: t for s, t in
-                                stored_id_types(dep_table, dep_def).items()}
+                    id_types = {
+                        dep.id_columns[s]: t for s, t in stored_id_types(dep_table, dep_def).items()
+                    }
                 dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
                 rows = self._rows(dep_table, dep_def, dep_types)
                 upstream.append(inc.UpstreamInput(dep, rows, per_feature.get(dep.key, [])))

@@ -64,7 +64,9 @@ def check_table(table: LakeTable, settings: HashSettings) -> None:
             raise TableContractError(f"table {table.uri} lacks system column {field.name!r}")
 
 
-def stored_id_types(table: LakeTable | None, definition: FeatureDefinition) -> dict[str, pa.DataType]:
+def stored_id_types(
+    table: LakeTable | None, definition: FeatureDefinition
+) -> dict[str, pa.DataType]:
     """Id column types: the table's where it exists, else the model's annotations."""
     if table is None:
         return dict(definition.id_types)

@@ -1,0 +1,48 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+import metaxy_lake as mxl
+
+
+def root_rows(values: dict[Any, dict[str, str]], **columns: list[Any]) -> pl.DataFrame:
+    """Root rows: ids → provenance by field, plus optional user columns."""
+    return pl.DataFrame(
+        {
+            "sample_uid": list(values),
+            "metaxy_provenance_by_field": list(values.values()),
+            **columns,
+        }
+    )
+
+
+def as_dict(value: Any) -> dict[str, str]:
+    """A map value from polars (a dict, or a list of key/value entries)."""
+    if isinstance(value, dict):
+        return value
+    return {e["key"]: e["value"] for e in value}
+
+
+def ids(frame: Any) -> set[Any]:
+    """The sample_uid values of a narwhals frame (lazy or eager)."""
+    eager = frame.collect() if hasattr(frame, "collect") else frame
+    return set(eager.to_polars()["sample_uid"].to_list())
+
+
+def increment_ids(inc: mxl.Increment) -> tuple[set[Any], set[Any], set[Any]]:
+    """(new, stale, orphaned) sample_uid sets."""
+    return ids(inc.new), ids(inc.stale), ids(inc.orphaned)
+
+
+def write_increment(store: mxl.LakeStore, feature: type[mxl.Feature], **values: Any) -> None:
+    """Write every new and stale row of a feature's increment, as a pipeline would."""
+    inc = store.resolve_update(feature)
+    rows = pl.concat(
+        [inc.new.collect().to_polars(), inc.stale.collect().to_polars()], how="diagonal_relaxed"
+    )
+    if rows.height:
+        store.write(feature, rows.with_columns(**{k: pl.lit(v) for k, v in values.items()}))
