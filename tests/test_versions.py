@@ -112,3 +112,19 @@ def test_crop_audio_bump_changes_crop_and_speech_to_text_not_faces() -> None:
     assert before.faces.feature_version() == after.faces.feature_version()
     assert before.video.feature_version() == after.video.feature_version()
     assert before.graph.snapshot_version() != after.graph.snapshot_version()
+
+
+def test_default_graph_reads_hash_length_from_config(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "metaxy_lake.toml").write_text("hash_length = 12\n")
+    script = (
+        "import metaxy_lake as mxl\n"
+        "class V(mxl.Feature, spec=mxl.FeatureSpec(key='v')):\n    pass\n"
+        "print(V.feature_version())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == sha("default", sha("v.default", "__metaxy_initial__", length=12), length=12)
