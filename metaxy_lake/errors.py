@@ -58,6 +58,10 @@ class UnknownFormatError(MetaxyLakeError, ValueError):
     """A table format name is not registered."""
 
 
+class StoreConfigError(MetaxyLakeError, ValueError):
+    """A store's configuration is incomplete or inconsistent."""
+
+
 class UnknownHashAlgorithmError(MetaxyLakeError, ValueError):
     """A hash algorithm name is not supported."""
 
@@ -122,6 +126,10 @@ class HashSettingsMismatchError(TableContractError):
 
 class SchemaEvolutionError(TableContractError):
     """A feature's columns changed in a way that append-only evolution cannot express."""
+
+
+class TimeTravelError(MetaxyLakeError, ValueError):
+    """An ``as_of`` names a moment before the table existed, or a version that is gone."""
 
 
 class ReadOnlyStoreError(MetaxyLakeError):

@@ -9,10 +9,10 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
 from helpers import root_rows
 
 import metaxy_lake as mxl
+from metaxy_lake.schema import table_schema
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def test_unknown_feature(seeded) -> None:
 
 
 @pytest.mark.parametrize(("algorithm", "length"), [("sha256", 16), ("md5", 20)])
-def test_table_written_with_other_hash_settings(seeded, algorithm, length) -> None:
+def test_table_written_with_other_hash_settings(seeded, make_store, algorithm, length) -> None:
     store, root, _ = seeded
     g = mxl.FeatureGraph(hash_length=length)
     with g.use():
@@ -194,7 +194,7 @@ def test_table_written_with_other_hash_settings(seeded, algorithm, length) -> No
         class Leaf(mxl.Feature, spec=mxl.FeatureSpec(key="leaf", deps=[Root], fields=["a"])):
             pass
 
-    other = mxl.LakeStore(store.root, hash_algorithm=algorithm)
+    other = make_store(store.root, hash_algorithm=algorithm)
     rejected(
         store,
         root,
@@ -206,9 +206,9 @@ def test_table_written_with_other_hash_settings(seeded, algorithm, length) -> No
         other.resolve_update(Leaf)
 
 
-def test_read_only_store_refuses_writes_and_deletes(seeded) -> None:
+def test_read_only_store_refuses_writes_and_deletes(seeded, make_store) -> None:
     store, root, _ = seeded
-    ro = mxl.LakeStore(store.root, read_only=True)
+    ro = make_store(store.root, read_only=True)
     import narwhals as nw
 
     rejected(
@@ -322,28 +322,23 @@ def test_schema_evolution_refuses_removed_or_retyped_columns(store, change) -> N
     )
 
 
-def test_table_from_a_newer_format_version(seeded) -> None:
-    store, root, _ = seeded
-    DeltaTable(store.table_uri(root.key())).alter.set_table_properties(
-        {"metaxy.format_version": "2"}, raise_if_not_exists=False
-    )
+PROPS = {"metaxy.format_version": "1", "metaxy.hash_algorithm": "md5", "metaxy.hash_length": "16"}
+
+
+def test_table_from_a_newer_format_version(store, graph) -> None:
+    class R(mxl.Feature, spec=mxl.FeatureSpec(key="r")):
+        pass
+
+    schema = table_schema(["sample_uid"], {}, {})
+    store.format.create(store.table_ref(R.key()), schema, {**PROPS, "metaxy.format_version": "2"})
     with pytest.raises(mxl.UnsupportedFormatVersionError, match=r"format_version 2.*up to 1"):
-        store.read(root)
+        store.read(R)
 
 
 def test_table_without_system_columns(store, graph) -> None:
     class R(mxl.Feature, spec=mxl.FeatureSpec(key="r")):
         pass
 
-    DeltaTable.create(
-        store.table_uri(R.key()),
-        schema=pa.schema([("sample_uid", pa.string())]),
-        configuration={
-            "metaxy.format_version": "1",
-            "metaxy.hash_algorithm": "md5",
-            "metaxy.hash_length": "16",
-        },
-        raise_if_key_not_exists=False,
-    )
-    with pytest.raises(mxl.TableContractError, match="metaxy_provenance_by_field"):
+    store.format.create(store.table_ref(R.key()), pa.schema([("sample_uid", pa.string())]), PROPS)
+    with pytest.raises(mxl.TableContractError, match=r"features/r.*metaxy_provenance_by_field"):
         store.read(R)

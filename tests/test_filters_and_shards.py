@@ -144,7 +144,7 @@ def test_shard_assignment_is_the_same_in_another_process(seeded) -> None:
             class Leaf(mxl.Feature, spec=mxl.FeatureSpec(key="leaf", deps=[Root], fields=["x"])):
                 split: str
                 score: float | None = None
-        store = mxl.LakeStore({store.root!r})
+        store = mxl.LakeStore({store.root!r}, format={store.format.name!r})
         new = store.resolve_update(Leaf, shard=(0, 4)).new.collect().to_polars()
         print(",".join(sorted(new["sample_uid"].to_list())))
     """)

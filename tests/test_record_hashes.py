@@ -37,7 +37,7 @@ def as_dict(value: object) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("algorithm", ["md5", "sha256"])
-def test_root_one_dep_and_two_dep_hashes(tmp_path, algorithm: str) -> None:
+def test_root_one_dep_and_two_dep_hashes(make_store, algorithm: str) -> None:
     g = mxl.FeatureGraph(hash_length=16)
     with g.use():
 
@@ -76,7 +76,7 @@ def test_root_one_dep_and_two_dep_hashes(tmp_path, algorithm: str) -> None:
         ):
             pass
 
-    store = mxl.LakeStore(tmp_path, hash_algorithm=algorithm)
+    store = make_store(hash_algorithm=algorithm)
     store.write(A, root_rows({"s1": {"audio": "a1", "frames": "f1"}}))
     store.write(B, root_rows({"s1": {"frames": "bf1"}}))
 
@@ -114,7 +114,7 @@ def test_root_one_dep_and_two_dep_hashes(tmp_path, algorithm: str) -> None:
     assert stored["metaxy_snapshot_version"] == g.snapshot_version()
 
 
-def test_hash_length_truncates_record_hashes(tmp_path) -> None:
+def test_hash_length_truncates_record_hashes(make_store) -> None:
     g = mxl.FeatureGraph(hash_length=10)
     with g.use():
 
@@ -124,7 +124,7 @@ def test_hash_length_truncates_record_hashes(tmp_path) -> None:
         class B(mxl.Feature, spec=mxl.FeatureSpec(key="b", deps=[A], fields=["x"])):
             pass
 
-    store = mxl.LakeStore(tmp_path)
+    store = make_store()
     store.write(A, root_rows({"s": {"x": "v"}}))
     row = store.resolve_update(B).new.collect().to_polars().row(0, named=True)
     x = h("md5", f"x|{INIT}|a.x|v", 10)
@@ -132,7 +132,7 @@ def test_hash_length_truncates_record_hashes(tmp_path) -> None:
     assert row["metaxy_provenance"] == h("md5", x, 10)
 
 
-def test_data_version_override_stops_propagation(tmp_path) -> None:
+def test_data_version_override_stops_propagation(make_store) -> None:
     g = mxl.FeatureGraph()
     with g.use():
 
@@ -145,7 +145,7 @@ def test_data_version_override_stops_propagation(tmp_path) -> None:
         class S(mxl.Feature, spec=mxl.FeatureSpec(key="s", deps=[C], fields=["audio"])):
             pass
 
-    store = mxl.LakeStore(tmp_path)
+    store = make_store()
     store.write(V, root_rows({"s1": {"audio": "raw-1"}}))
     new = store.resolve_update(C).new.collect().to_polars()
     content = {"audio": "content-hash"}
@@ -174,7 +174,7 @@ def test_data_version_override_stops_propagation(tmp_path) -> None:
     assert store.resolve_update(S).counts() == {"new": 0, "stale": 1, "orphaned": 0}
 
 
-def test_partial_override_fills_other_fields_from_provenance(tmp_path) -> None:
+def test_partial_override_fills_other_fields_from_provenance(make_store) -> None:
     g = mxl.FeatureGraph()
     with g.use():
 
@@ -184,7 +184,7 @@ def test_partial_override_fills_other_fields_from_provenance(tmp_path) -> None:
         class C(mxl.Feature, spec=mxl.FeatureSpec(key="c", deps=[V], fields=["a", "b"])):
             pass
 
-    store = mxl.LakeStore(tmp_path)
+    store = make_store()
     store.write(V, root_rows({"s1": {"a": "1", "b": "2"}}))
     new = store.resolve_update(C).new.collect().to_polars()
     pbf = as_dict(new.row(0, named=True)["metaxy_provenance_by_field"])

@@ -1,15 +1,17 @@
 """Table formats behind one contract, chosen by name from a registry.
 
 Each entry imports its implementation only when asked for, so an unused format's library
-is never loaded.
+(pyiceberg, lance) is never loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from metaxy_lake.errors import UnknownFormatError
 from metaxy_lake.formats.base import (
+    AsOf,
     Capabilities,
     CommitRecord,
     DatasetScan,
@@ -17,9 +19,11 @@ from metaxy_lake.formats.base import (
     ParquetScan,
     ScanSource,
     TableFormat,
+    TableRef,
 )
 
 __all__ = [
+    "AsOf",
     "Capabilities",
     "CommitRecord",
     "DatasetScan",
@@ -27,18 +31,36 @@ __all__ = [
     "ParquetScan",
     "ScanSource",
     "TableFormat",
+    "TableRef",
+    "format_class",
     "known_formats",
     "load_format",
 ]
 
 
-def _delta() -> TableFormat:
+def _delta() -> type[TableFormat]:
     from metaxy_lake.formats.delta import DeltaFormat
 
-    return DeltaFormat()
+    return DeltaFormat
 
 
-_REGISTRY: dict[str, Callable[[], TableFormat]] = {"delta": _delta}
+def _iceberg() -> type[TableFormat]:
+    from metaxy_lake.formats.iceberg import IcebergFormat
+
+    return IcebergFormat
+
+
+def _lance() -> type[TableFormat]:
+    from metaxy_lake.formats.lance import LanceFormat
+
+    return LanceFormat
+
+
+_REGISTRY: dict[str, Callable[[], type[TableFormat]]] = {
+    "delta": _delta,
+    "iceberg": _iceberg,
+    "lance": _lance,
+}
 
 
 def known_formats() -> list[str]:
@@ -46,8 +68,8 @@ def known_formats() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_format(name: str) -> TableFormat:
-    """Return the format registered under ``name``.
+def format_class(name: str) -> type[TableFormat]:
+    """Return the format class registered under ``name``.
 
     Raises:
         UnknownFormatError: No format has that name; the message lists the known ones.
@@ -58,3 +80,10 @@ def load_format(name: str) -> TableFormat:
             f"unknown table format {name!r} (known: {', '.join(known_formats())})"
         )
     return loader()
+
+
+def load_format(
+    name: str, root: str, storage_options: Mapping[str, str], options: Mapping[str, Any]
+) -> TableFormat:
+    """Return the format ``name`` bound to a store's root and options."""
+    return format_class(name)(root, storage_options, options)

@@ -1,19 +1,30 @@
 """The one contract every table format satisfies.
 
-A ``TableFormat`` opens and creates tables; a ``LakeTable`` is one opened table at one
-version. Nothing outside ``formats/`` imports deltalake, pyiceberg or lance: the rest of
-metaxy_lake talks to tables only through these classes.
+A ``TableFormat`` is bound to one store (root URI, storage options, format options); it
+opens and creates tables. A ``LakeTable`` is one table opened at one version. Nothing
+outside ``formats/`` imports deltalake, pyiceberg or lance: the rest of metaxy_lake talks
+to tables only through these classes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
+
+from metaxy_lake.arrowtypes import normalize
+from metaxy_lake.errors import CommitConflictError
+
+AsOf = int | dt.datetime
+"""A table version (the format's own numbering) or an aware UTC datetime."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,18 @@ class Capabilities:
     time_travel_by_timestamp: bool = True
     hard_delete: bool = True
     schema_evolution: bool = True
+    compaction: bool = True
+    expiry: bool = True
+    first_version: int | None = 0
+    """The version a new table starts at (None: versions are ids, not counters)."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """Where a feature's table lives: its name (key parts joined by ``__``) and its URI."""
+
+    name: str
+    uri: str
 
 
 @dataclass(frozen=True)
@@ -56,29 +79,38 @@ class CommitRecord:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+def arrow_schema(schema: pa.Schema) -> pa.Schema:
+    """A format's schema in canonical spelling (``string``, not ``large_string``...)."""
+    return pa.schema([pa.field(f.name, normalize(f.type)) for f in schema])
+
+
 class LakeTable(ABC):
     """One table of a lakehouse format, opened at one version."""
 
-    uri: str
+    ref: TableRef
 
     @property
     @abstractmethod
-    def version(self) -> int:
-        """The table version this handle reads (the format's own numbering)."""
+    def version(self) -> int | None:
+        """The table version this handle reads (None: no commit holds data yet)."""
 
     @property
     @abstractmethod
     def schema(self) -> pa.Schema:
-        """The table's Arrow schema."""
+        """The table's Arrow schema, in canonical spelling."""
 
     @property
     @abstractmethod
     def properties(self) -> Mapping[str, str]:
-        """The table's properties (Delta configuration, Iceberg properties...)."""
+        """The table's properties (Delta configuration, Iceberg properties, Lance metadata)."""
 
     @abstractmethod
     def scan(self) -> ScanSource:
         """What DuckDB should scan to read this version of the table."""
+
+    @abstractmethod
+    def file_count(self) -> int:
+        """How many data files this version reads (compaction lowers it)."""
 
     @abstractmethod
     def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
@@ -96,23 +128,76 @@ class LakeTable(ABC):
     def history(self, limit: int | None = None) -> list[CommitRecord]:
         """Commits, newest first."""
 
+    @abstractmethod
+    def compact(self, metadata: Mapping[str, str]) -> int | None:
+        """Rewrite small data files into larger ones, keeping every row; return the version."""
+
+    @abstractmethod
+    def expire(self, older_than: dt.datetime) -> int:
+        """Remove versions (and files only they need) older than ``older_than``.
+
+        Returns:
+            How many versions or files were removed, as the format counts them.
+        """
+
 
 class TableFormat(ABC):
-    """A lakehouse table format (Delta Lake, Iceberg, Lance)."""
+    """A lakehouse table format bound to one store.
 
-    name: str
-    capabilities: Capabilities
+    Args:
+        root: The store's root URI.
+        storage_options: Object-store options.
+        options: Format-specific options (for Iceberg, ``catalog`` and ``namespace``).
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(
+        self, root: str, storage_options: Mapping[str, str], options: Mapping[str, Any]
+    ) -> None:
+        self.root = root
+        self.storage_options = dict(storage_options)
+        self.options = dict(options)
 
     @abstractmethod
-    def open(self, uri: str, storage_options: Mapping[str, str]) -> LakeTable | None:
-        """Open the latest version of a table, or return ``None`` if there is none."""
+    def open(self, ref: TableRef, as_of: AsOf | None = None) -> LakeTable | None:
+        """Open a table (at the latest version or as of one), or ``None`` if there is none.
+
+        Raises:
+            TimeTravelError: ``as_of`` is before the table existed or was expired.
+        """
 
     @abstractmethod
-    def create(
-        self,
-        uri: str,
-        schema: pa.Schema,
-        properties: Mapping[str, str],
-        storage_options: Mapping[str, str],
-    ) -> LakeTable:
+    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
         """Create a table; if another writer created it meanwhile, open that one."""
+
+
+def retry_commit(
+    attempt: Callable[[], T],
+    is_conflict: Callable[[Exception], bool],
+    deadline_s: float = 120.0,
+    what: str = "commit",
+) -> T:
+    """Call ``attempt`` until it succeeds, retrying conflicts with jittered backoff.
+
+    Conflicts (another writer committed first: nothing happened, safe to retry) are
+    retried until ``deadline_s``; any other error propagates at once.
+
+    Raises:
+        CommitConflictError: Still conflicting when the deadline passed.
+    """
+    start = time.monotonic()
+    delay = 0.01
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            if time.monotonic() - start > deadline_s:
+                raise CommitConflictError(
+                    f"{what} still conflicting after {deadline_s:.0f} s: {exc}"
+                ) from exc
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 1.0)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Field, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from metaxy_lake.errors import TimeTravelError
 from metaxy_lake.formats.base import (
+    AsOf,
     Capabilities,
     CommitRecord,
     DatasetScan,
@@ -17,13 +20,15 @@ from metaxy_lake.formats.base import (
     ParquetScan,
     ScanSource,
     TableFormat,
+    TableRef,
+    arrow_schema,
 )
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
 
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
 
-_HISTORY_KEYS = {"timestamp", "operation", "operationParameters", "operationMetrics", "version"}
+LOG_RETENTION = "delta.logRetentionDuration"
 _EXISTS = "already exists"
 _UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
 
@@ -39,10 +44,10 @@ def _commit(metadata: Mapping[str, str]) -> CommitProperties:
 class DeltaLakeTable(LakeTable):
     """A Delta table opened at one version."""
 
-    def __init__(self, uri: str, table: DeltaTable, storage_options: Mapping[str, str]) -> None:
-        self.uri = uri
+    def __init__(self, ref: TableRef, table: DeltaTable, options: Mapping[str, str]) -> None:
+        self.ref = ref
         self._table = table
-        self._options = dict(storage_options)
+        self._options = dict(options) or None
 
     @property
     def version(self) -> int:
@@ -52,7 +57,7 @@ class DeltaLakeTable(LakeTable):
     @property
     def schema(self) -> pa.Schema:
         """The table's Arrow schema."""
-        return pa.schema(self._table.schema().to_arrow())
+        return arrow_schema(pa.schema(self._table.schema().to_arrow()))
 
     @property
     def properties(self) -> Mapping[str, str]:
@@ -66,8 +71,12 @@ class DeltaLakeTable(LakeTable):
             return DatasetScan(self._table.to_pyarrow_dataset(), self.schema)
         return ParquetScan(tuple(self._table.file_uris()), self.schema)
 
+    def file_count(self) -> int:
+        """Data files of this version."""
+        return len(self._table.file_uris())
+
     def _reload(self) -> None:
-        self._table = DeltaTable(self.uri, storage_options=self._options)
+        self._table = DeltaTable(self.ref.uri, storage_options=self._options)
 
     def _version_of(self, write_id: str | None) -> int:
         self._reload()
@@ -84,7 +93,7 @@ class DeltaLakeTable(LakeTable):
             data,
             mode="append",
             commit_properties=_commit(metadata),
-            storage_options=self._options or None,
+            storage_options=self._options,
         )
         return self._version_of(metadata.get(COMMIT_WRITE_ID))
 
@@ -121,14 +130,34 @@ class DeltaLakeTable(LakeTable):
                     timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC),
                     operation=str(entry.get("operation", "")),
                     rows=None if rows is None else int(rows),
-                    metadata={
-                        k: str(v)
-                        for k, v in entry.items()
-                        if k not in _HISTORY_KEYS and k.startswith(COMMIT_PREFIX)
-                    },
+                    metadata={k: str(v) for k, v in entry.items() if k.startswith(COMMIT_PREFIX)},
                 )
             )
         return records
+
+    def compact(self, metadata: Mapping[str, str]) -> int | None:
+        """Bin-pack small files (OPTIMIZE); rows and their order of history are untouched."""
+        result = self._table.optimize.compact(commit_properties=_commit(metadata))
+        if not result.get("numFilesRemoved"):
+            return None
+        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+
+    def expire(self, older_than: dt.datetime) -> int:
+        """Vacuum unreferenced files and drop log entries older than ``older_than``."""
+        age = dt.datetime.now(dt.UTC) - older_than
+        seconds = max(0, math.floor(age.total_seconds()))
+        removed = self._table.vacuum(
+            retention_hours=seconds // 3600,
+            dry_run=False,
+            enforce_retention_duration=False,
+        )
+        self._table.create_checkpoint()
+        self._table.alter.set_table_properties(
+            {LOG_RETENTION: f"interval {seconds} seconds"}, raise_if_not_exists=False
+        )
+        self._table.cleanup_metadata()
+        self._reload()
+        return len(removed)
 
 
 class DeltaFormat(TableFormat):
@@ -137,35 +166,45 @@ class DeltaFormat(TableFormat):
     name = "delta"
     capabilities = Capabilities()
 
-    def open(self, uri: str, storage_options: Mapping[str, str]) -> DeltaLakeTable | None:
-        """Open the latest version, or ``None`` when no table exists at ``uri``."""
+    def open(self, ref: TableRef, as_of: AsOf | None = None) -> DeltaLakeTable | None:
+        """Open the latest version (or one as of a version or time), or ``None``."""
+        options = self.storage_options or None
         try:
-            table = DeltaTable(uri, storage_options=dict(storage_options) or None)
+            table = DeltaTable(ref.uri, storage_options=options)
         except TableNotFoundError:
             return None
-        return DeltaLakeTable(uri, table, storage_options)
+        if as_of is not None:
+            try:
+                table.load_as_version(as_of)
+                if isinstance(as_of, dt.datetime):  # delta-rs falls back to the first version
+                    # (history() of a time-travelled handle mislabels versions: use a fresh one)
+                    loaded = table.version()
+                    latest = DeltaTable(ref.uri, storage_options=options)
+                    committed = next(h for h in latest.history() if h["version"] == loaded)
+                    if committed["timestamp"] > as_of.timestamp() * 1000:
+                        raise ValueError("the table's first commit is later")
+            except (DeltaError, ValueError, OSError) as exc:
+                raise TimeTravelError(
+                    f"table {ref.uri} has no version as of {as_of} (before it existed, or "
+                    f"expired): {exc}"
+                ) from exc
+        return DeltaLakeTable(ref, table, self.storage_options)
 
-    def create(
-        self,
-        uri: str,
-        schema: pa.Schema,
-        properties: Mapping[str, str],
-        storage_options: Mapping[str, str],
-    ) -> DeltaLakeTable:
+    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
         """Create the table with its properties; a concurrent creator's table is reused."""
         try:
             DeltaTable.create(
-                uri,
+                ref.uri,
                 schema=schema,
                 configuration=dict(properties),
                 raise_if_key_not_exists=False,
-                storage_options=dict(storage_options) or None,
+                storage_options=self.storage_options or None,
                 commit_properties=_commit({COMMIT_OPERATION: "create"}),
             )
         except DeltaError as exc:
             if _EXISTS not in str(exc):
                 raise
-        table = self.open(uri, storage_options)
+        table = self.open(ref)
         if table is None:  # pragma: no cover - created just above
-            raise FileNotFoundError(uri)
+            raise FileNotFoundError(ref.uri)
         return table

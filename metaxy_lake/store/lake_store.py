@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,12 @@ from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
 from metaxy_lake.errors import (
     MissingUpstreamValueError,
     ReadOnlyStoreError,
+    StoreConfigError,
+    TimeTravelError,
     UndeclaredColumnError,
     UnknownFeatureError,
 )
-from metaxy_lake.formats import LakeTable, load_format
+from metaxy_lake.formats import AsOf, LakeTable, TableRef, load_format
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.increment import Increment
@@ -36,6 +39,7 @@ from metaxy_lake.store.frames import prepare_samples, prepare_write, to_arrow
 from metaxy_lake.store.tables import check_table, columns_to_add, stored_id_types, table_properties
 
 FEATURES_DIR = "features"
+DEFAULT_RETENTION = dt.timedelta(days=7)
 HISTORY_WINDOW = 100
 """Commits searched for a caller-supplied write id (the idempotency window)."""
 
@@ -57,6 +61,20 @@ class WriteResult:
     replayed: bool = False
 
 
+def parse_as_of(as_of: dt.datetime | str | int | None) -> AsOf | None:
+    """An ``as_of`` argument as a table version or an aware UTC datetime.
+
+    Raises:
+        TimeTravelError: A datetime (or ISO text) without a time zone.
+    """
+    if as_of is None or isinstance(as_of, int):
+        return as_of
+    when = dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    if when.tzinfo is None:
+        raise TimeTravelError(f"as_of {as_of!r} has no time zone; give one (e.g. +00:00)")
+    return when.astimezone(dt.UTC)
+
+
 def _exprs(filters: Any) -> list[Any]:
     if filters is None:
         return []
@@ -70,10 +88,14 @@ class LakeStore:
 
     Args:
         root: Local directory (or URI) holding ``features/<key parts joined by __>/``.
-        format: Table format name (``"delta"``).
+        format: Table format name: ``"delta"`` (default), ``"iceberg"`` or ``"lance"``.
         hash_algorithm: Record hash algorithm: ``"md5"`` or ``"sha256"``.
         storage_options: Options passed to the format for object stores.
         read_only: Refuse every write and delete with ``ReadOnlyStoreError``.
+        catalog: For ``format="iceberg"``: pyiceberg catalog properties
+            (``{"type": "sql", "uri": "sqlite:///..."}``, ``{"type": "rest", ...}``); a
+            local root defaults to an SQLite catalog at ``_catalog/iceberg.db``.
+        namespace: For ``format="iceberg"``: the catalog namespace (``metaxy``).
 
     Example:
         >>> store = LakeStore("/tmp/metaxy")  # doctest: +SKIP
@@ -89,12 +111,23 @@ class LakeStore:
         hash_algorithm: str = "md5",
         storage_options: Mapping[str, str] | None = None,
         read_only: bool = False,
+        catalog: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
     ) -> None:
         text = str(root)
         self.root = text.rstrip("/") if "://" in text else str(Path(text).resolve())
-        self.format = load_format(format)
-        self.hash_algorithm = check_algorithm(hash_algorithm)
+        options: dict[str, Any] = {}
+        if catalog is not None or namespace is not None:
+            if format != "iceberg":
+                raise StoreConfigError(
+                    f"catalog= and namespace= apply to format='iceberg', not {format!r}"
+                )
+            options = {"catalog": catalog, "namespace": namespace or "metaxy"}
+            if catalog is None:
+                del options["catalog"]
         self.storage_options = dict(storage_options or {})
+        self.format = load_format(format, self.root, self.storage_options, options)
+        self.hash_algorithm = check_algorithm(hash_algorithm)
         self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection = connect()
 
@@ -113,12 +146,18 @@ class LakeStore:
     def _settings(self, graph: FeatureGraph) -> HashSettings:
         return HashSettings(self.hash_algorithm, graph.hash_length)
 
-    def table_uri(self, key: FeatureKey) -> str:
-        """Where a feature's table lives."""
-        return f"{self.root}/{FEATURES_DIR}/{key.table_name}"
+    def table_ref(self, key: FeatureKey) -> TableRef:
+        """Where a feature's table lives: ``<root>/features/<key parts joined by __>``."""
+        return TableRef(key.table_name, f"{self.root}/{FEATURES_DIR}/{key.table_name}")
 
-    def _open(self, definition: FeatureDefinition, settings: HashSettings) -> LakeTable | None:
-        table = self.format.open(self.table_uri(definition.key), self.storage_options)
+    def table_uri(self, key: FeatureKey) -> str:
+        """The URI of a feature's table."""
+        return self.table_ref(key).uri
+
+    def _open(
+        self, definition: FeatureDefinition, settings: HashSettings, as_of: AsOf | None = None
+    ) -> LakeTable | None:
+        table = self.format.open(self.table_ref(definition.key), as_of)
         if table is not None:
             check_table(table, settings)
         return table
@@ -177,13 +216,11 @@ class LakeStore:
         rows = stamp_rows(self._con, definition, data, settings, stamp, schema)
         if table is None:
             table = self.format.create(
-                self.table_uri(definition.key),
-                schema,
-                table_properties(definition, settings),
-                self.storage_options,
+                self.table_ref(definition.key), schema, table_properties(definition, settings)
             )
         elif new_columns:
             table.add_columns(new_columns)
+        rows = rows.select(table.schema.names)  # the table's own column order
         info = CommitInfo(
             write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows)
         )
@@ -200,6 +237,7 @@ class LakeStore:
         columns: Sequence[str] | None = None,
         include_history: bool = False,
         include_deleted: bool = False,
+        as_of: dt.datetime | str | int | None = None,
     ) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
         """Read a feature's live rows as a lazy narwhals frame over DuckDB.
 
@@ -209,9 +247,14 @@ class LakeStore:
             columns: Columns to return (all by default).
             include_history: Return every row ever written, tombstones included.
             include_deleted: Also return samples whose latest row is a tombstone.
+            as_of: Read the table as it was: an aware datetime or ISO 8601 text (the
+                latest commit at or before it), or a table version.
+
+        Raises:
+            TimeTravelError: ``as_of`` is before the table existed, or expired.
         """
         definition, graph = self._resolve(feature)
-        table = self._open(definition, self._settings(graph))
+        table = self._open(definition, self._settings(graph), parse_as_of(as_of))
         rows = self._rows(table, definition, stored_id_types(table, definition))
         if not include_history:
             rows = latest(rows, definition.id_columns, include_deleted=include_deleted)
@@ -272,6 +315,34 @@ class LakeStore:
         else:
             version = table.delete_keys(data, info.to_metadata())
         return WriteResult(write_id, version, data.num_rows)
+
+    # --- maintenance ----------------------------------------------------------------------
+
+    def compact(self, feature: FeatureRef) -> WriteResult:
+        """Rewrite a feature's small data files into large ones; every row is kept."""
+        self._check_writable("compact")
+        definition, graph = self._resolve(feature)
+        write_id = new_write_id()
+        table = self._open(definition, self._settings(graph))
+        if table is None:
+            return WriteResult(write_id, None, 0)
+        info = CommitInfo(
+            write_id, "compact", graph.feature_version(definition.key), graph.snapshot_version(), 0
+        )
+        return WriteResult(write_id, table.compact(info.to_metadata()), 0)
+
+    def expire(self, feature: FeatureRef, older_than: dt.timedelta = DEFAULT_RETENTION) -> int:
+        """Remove table versions older than ``older_than`` (7 days by default).
+
+        Returns:
+            How many versions or files the format removed.
+        """
+        self._check_writable("expire")
+        definition, graph = self._resolve(feature)
+        table = self._open(definition, self._settings(graph))
+        if table is None:
+            return 0
+        return table.expire(dt.datetime.now(dt.UTC) - older_than)
 
     # --- resolve --------------------------------------------------------------------------
 

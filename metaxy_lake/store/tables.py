@@ -48,20 +48,20 @@ def check_table(table: LakeTable, settings: HashSettings) -> None:
     version = props.get(PROP_FORMAT_VERSION)
     if version is not None and int(version.split(".")[0]) > FORMAT_VERSION:
         raise UnsupportedFormatVersionError(
-            f"table {table.uri} has metaxy.format_version {version}; this metaxy_lake reads "
+            f"table {table.ref.uri} has metaxy.format_version {version}; this metaxy_lake reads "
             f"up to {FORMAT_VERSION}: upgrade metaxy_lake"
         )
     algorithm = props.get(PROP_HASH_ALGORITHM)
     length = props.get(PROP_HASH_LENGTH)
     if (algorithm, length) != (settings.algorithm, str(settings.length)):
         raise HashSettingsMismatchError(
-            f"table {table.uri} was written with hash {algorithm} length {length}; this store "
+            f"table {table.ref.uri} was written with hash {algorithm} length {length}; this store "
             f"uses {settings.algorithm} length {settings.length}"
         )
     names = set(table.schema.names)
     for field in SYSTEM_SCHEMA:
         if field.name not in names:
-            raise TableContractError(f"table {table.uri} lacks system column {field.name!r}")
+            raise TableContractError(f"table {table.ref.uri} lacks system column {field.name!r}")
 
 
 def stored_id_types(
@@ -88,7 +88,7 @@ def columns_to_add(table: LakeTable, definition: FeatureDefinition) -> list[pa.F
             continue
         if field.name not in declared:
             raise SchemaEvolutionError(
-                f"feature {definition.key}: table {table.uri} has column {field.name!r} "
+                f"feature {definition.key}: table {table.ref.uri} has column {field.name!r} "
                 f"({field.type}) that the feature no longer declares; append-only tables keep "
                 "their columns: declare it again (Optional if it is no longer filled), or "
                 "write the feature under a new key and copy the rows you need"

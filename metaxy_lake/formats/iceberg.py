@@ -1,0 +1,258 @@
+"""Apache Iceberg tables through pyiceberg, in any pyiceberg catalog.
+
+Tables are named ``<namespace>.<key parts joined by __>`` and keep their data under the
+store root. A local root defaults to an SQLite catalog at ``_catalog/iceberg.db``; an
+object-store root needs an explicit ``catalog=`` (two machines with two SQLite files would
+silently diverge).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.table import Table
+
+from metaxy_lake.errors import StoreConfigError, TimeTravelError
+from metaxy_lake.formats.base import (
+    AsOf,
+    Capabilities,
+    CommitRecord,
+    DatasetScan,
+    LakeTable,
+    ParquetScan,
+    ScanSource,
+    TableFormat,
+    TableRef,
+    arrow_schema,
+    retry_commit,
+)
+from metaxy_lake.schema import COMMIT_PREFIX
+
+OPTION_CATALOG = "catalog"
+OPTION_NAMESPACE = "namespace"
+DEFAULT_NAMESPACE = "metaxy"
+CATALOG_FILE = "_catalog/iceberg.db"
+_ADDED = "added-records"
+_DELETED = "deleted-records"
+
+
+def _is_conflict(exc: Exception) -> bool:
+    return isinstance(exc, CommitFailedException)
+
+
+def _local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def _file_uri(uri: str) -> str:
+    return uri if "://" in uri else Path(uri).as_uri()
+
+
+def _path(uri: str) -> str:
+    return uri.removeprefix("file://") if uri.startswith("file://") else uri
+
+
+def _key_filter(keys: pa.Table) -> BooleanExpression:
+    names = keys.column_names
+    if len(names) == 1:
+        return In(term=names[0], values=keys.column(0).to_pylist())
+    rows = [And(*[EqualTo(term=n, value=row[n]) for n in names]) for row in keys.to_pylist()]
+    return rows[0] if len(rows) == 1 else Or(*rows)
+
+
+class IcebergTable(LakeTable):
+    """An Iceberg table opened at one snapshot."""
+
+    def __init__(
+        self, ref: TableRef, table: Table, snapshot_id: int | None, pinned: bool = False
+    ) -> None:
+        self.ref = ref
+        self._table = table
+        self._snapshot_id = snapshot_id
+        self._pinned = pinned  # opened as of a snapshot: read that snapshot's schema
+
+    @property
+    def version(self) -> int | None:
+        """The snapshot id (None before the first commit with data)."""
+        return self._snapshot_id
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The current schema, or the snapshot's when opened as of one."""
+        snapshot = (
+            self._table.snapshot_by_id(self._snapshot_id)
+            if self._pinned and self._snapshot_id is not None
+            else None
+        )
+        schemas = {s.schema_id: s for s in self._table.schemas().values()}
+        schema = (
+            schemas[snapshot.schema_id]
+            if snapshot is not None and snapshot.schema_id in schemas
+            else self._table.schema()
+        )
+        return arrow_schema(schema.as_arrow())
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """The table properties."""
+        return dict(self._table.properties)
+
+    def scan(self) -> ScanSource:
+        """Planned data files, or an Arrow table where delete files must be applied."""
+        if self._snapshot_id is None:
+            return ParquetScan((), self.schema)
+        scan = self._table.scan(snapshot_id=self._snapshot_id)
+        tasks = list(scan.plan_files())
+        if any(task.delete_files for task in tasks):
+            return DatasetScan(scan.to_arrow(), self.schema)
+        return ParquetScan(tuple(_path(t.file.file_path) for t in tasks), self.schema)
+
+    def file_count(self) -> int:
+        """Data files of this snapshot."""
+        if self._snapshot_id is None:
+            return 0
+        return len(list(self._table.scan(snapshot_id=self._snapshot_id).plan_files()))
+
+    def _commit(self, action: Any, what: str) -> int | None:
+        def attempt() -> None:
+            self._table = self._table.refresh()
+            action(self._table)
+
+        retry_commit(attempt, _is_conflict, what=f"{what} on {self.ref.name}")
+        snapshot = self._table.current_snapshot()
+        self._snapshot_id = snapshot.snapshot_id if snapshot is not None else None
+        return self._snapshot_id
+
+    def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
+        """Append one snapshot whose summary carries ``metadata``."""
+        props = dict(metadata)
+        version = self._commit(lambda t: t.append(data, snapshot_properties=props), "append")
+        assert version is not None
+        return version
+
+    def add_columns(self, fields: Sequence[pa.Field]) -> None:
+        """Add nullable columns by name."""
+
+        def evolve(table: Table) -> None:
+            with table.update_schema() as update:
+                update.union_by_name(pa.schema(list(fields)))
+
+        self._commit(evolve, "schema update")
+
+    def delete_keys(self, keys: pa.Table, metadata: Mapping[str, str]) -> int:
+        """Delete matching rows (copy-on-write: files are rewritten, no delete files)."""
+        props, where = dict(metadata), _key_filter(keys)
+        version = self._commit(lambda t: t.delete(where, snapshot_properties=props), "delete")
+        assert version is not None
+        return version
+
+    def history(self, limit: int | None = None) -> list[CommitRecord]:
+        """Snapshots newest first, with their summary properties."""
+        snapshots = sorted(self._table.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
+        records = []
+        for snapshot in snapshots[:limit]:
+            summary = snapshot.summary
+            extra = summary.additional_properties if summary is not None else {}
+            rows = extra.get(_ADDED) or extra.get(_DELETED)
+            records.append(
+                CommitRecord(
+                    version=snapshot.snapshot_id,
+                    timestamp=dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC),
+                    operation=summary.operation.value if summary is not None else "",
+                    rows=int(rows) if rows is not None else None,
+                    metadata={k: v for k, v in extra.items() if k.startswith(COMMIT_PREFIX)},
+                )
+            )
+        return records
+
+    def compact(self, metadata: Mapping[str, str]) -> int | None:
+        """Rewrite every row in one overwrite (pyiceberg 0.12 has no compaction API)."""
+        if len(list(self._table.scan().plan_files())) <= 1:
+            return None
+        props = dict(metadata)
+
+        def rewrite(table: Table) -> None:
+            table.overwrite(table.scan().to_arrow(), snapshot_properties=props)
+
+        return self._commit(rewrite, "compaction")
+
+    def expire(self, older_than: dt.datetime) -> int:
+        """Expire snapshots older than ``older_than`` (never the current one)."""
+        before = len(self._table.snapshots())
+        self._table.maintenance.expire_snapshots().older_than(older_than).commit()
+        self._table = self._table.refresh()
+        return before - len(self._table.snapshots())
+
+
+class IcebergFormat(TableFormat):
+    """Apache Iceberg in a pyiceberg catalog (SQL, REST, Glue...)."""
+
+    name = "iceberg"
+    capabilities = Capabilities(first_version=None)
+
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        """The pyiceberg catalog: ``catalog=`` properties, or a local SQLite file."""
+        properties = self.options.get(OPTION_CATALOG)
+        if properties is None:
+            if not _local(self.root):
+                raise StoreConfigError(
+                    f"an Iceberg store at {self.root} needs catalog={{...}}: an object-store "
+                    "root has no safe default catalog (two machines with two SQLite files "
+                    "would silently diverge)"
+                )
+            db = Path(_path(self.root)) / CATALOG_FILE
+            db.parent.mkdir(parents=True, exist_ok=True)
+            properties = {"type": "sql", "uri": f"sqlite:///{db}"}
+        properties = {"warehouse": _file_uri(self.root), **properties}
+        return load_catalog("metaxy_lake", **properties)
+
+    @property
+    def namespace(self) -> str:
+        """The catalog namespace of the store's tables."""
+        return str(self.options.get(OPTION_NAMESPACE, DEFAULT_NAMESPACE))
+
+    def _identifier(self, ref: TableRef) -> tuple[str, str]:
+        return (self.namespace, ref.name)
+
+    def open(self, ref: TableRef, as_of: AsOf | None = None) -> IcebergTable | None:
+        """Load the table at its current snapshot, or as of a snapshot id or a time."""
+        try:
+            table = self.catalog.load_table(self._identifier(ref))
+        except NoSuchTableError:
+            return None
+        current = table.current_snapshot()
+        snapshot_id = current.snapshot_id if current is not None else None
+        if isinstance(as_of, int):
+            if table.snapshot_by_id(as_of) is None:
+                raise TimeTravelError(f"table {ref.name} has no snapshot {as_of} (or it expired)")
+            snapshot_id = as_of
+        elif as_of is not None:
+            found = table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
+            if found is None:
+                raise TimeTravelError(f"table {ref.name} has no snapshot as of {as_of.isoformat()}")
+            snapshot_id = found.snapshot_id
+        return IcebergTable(ref, table, snapshot_id, pinned=as_of is not None)
+
+    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
+        """Create the table at the ref's location; reuse one a concurrent writer created."""
+        self.catalog.create_namespace_if_not_exists(self.namespace)
+        with contextlib.suppress(TableAlreadyExistsError):
+            self.catalog.create_table(
+                self._identifier(ref),
+                schema=schema,
+                location=_file_uri(ref.uri),
+                properties=dict(properties),
+            )
+        table = self.open(ref)
+        assert table is not None
+        return table

@@ -1,0 +1,210 @@
+"""Lance datasets through pylance.
+
+Table properties live in the dataset's schema metadata; commit metadata in each
+transaction's properties. DuckDB scans a dataset as an Arrow dataset, with projection and
+filter pushdown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import lance
+import pyarrow as pa
+
+from metaxy_lake.errors import TimeTravelError
+from metaxy_lake.formats.base import (
+    AsOf,
+    Capabilities,
+    CommitRecord,
+    DatasetScan,
+    LakeTable,
+    ScanSource,
+    TableFormat,
+    TableRef,
+    arrow_schema,
+    retry_commit,
+)
+from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS, COMMIT_WRITE_ID
+
+_CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
+
+
+def _is_conflict(exc: Exception) -> bool:
+    return isinstance(exc, OSError | RuntimeError) and any(
+        marker in str(exc) for marker in _CONFLICT_MARKERS
+    )
+
+
+def _naive_utc(when: dt.datetime) -> dt.datetime:
+    """Lance's ``asof`` and version timestamps are naive UTC."""
+    return when.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+class LanceTable(LakeTable):
+    """A Lance dataset opened at one version."""
+
+    def __init__(self, ref: TableRef, dataset: Any, options: Mapping[str, str]) -> None:
+        self.ref = ref
+        self._dataset = dataset
+        self._options = dict(options) or None
+
+    @property
+    def version(self) -> int:
+        """The Lance version (from 1)."""
+        return int(self._dataset.version)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The dataset's Arrow schema."""
+        return arrow_schema(self._dataset.schema)
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """The schema metadata, decoded."""
+        raw = self._dataset.schema.metadata or {}
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def scan(self) -> ScanSource:
+        """The dataset itself: DuckDB pushes projections and filters into it."""
+        return DatasetScan(self._dataset, self.schema)
+
+    def file_count(self) -> int:
+        """Data files of this version, over all fragments."""
+        return sum(len(f.data_files()) for f in self._dataset.get_fragments())
+
+    def _reload(self) -> None:
+        self._dataset = lance.dataset(self.ref.uri, storage_options=self._options)
+
+    def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
+        """Append in one transaction carrying ``metadata``; conflicts are retried."""
+
+        def attempt() -> Any:
+            return lance.write_dataset(
+                data,
+                self.ref.uri,
+                mode="append",
+                storage_options=self._options,
+                transaction_properties=dict(metadata),
+            )
+
+        self._dataset = retry_commit(attempt, _is_conflict, what=f"append to {self.ref.name}")
+        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+
+    def _version_of(self, write_id: str | None) -> int:
+        if write_id is not None:
+            for record in self.history(limit=50):
+                if record.metadata.get(COMMIT_WRITE_ID) == write_id:
+                    return record.version
+        return self.version
+
+    def add_columns(self, fields: Sequence[pa.Field]) -> None:
+        """Add all-null columns."""
+        self._reload()
+        self._dataset.add_columns(pa.schema(list(fields)))
+        self._reload()
+
+    def delete_keys(self, keys: pa.Table, metadata: Mapping[str, str]) -> int:
+        """Delete matching rows with a merge-insert (values never enter SQL text)."""
+        key_schema = pa.schema([self._dataset.schema.field(c) for c in keys.column_names])
+
+        def attempt() -> Any:
+            self._reload()
+            builder = self._dataset.merge_insert(keys.column_names).when_matched_delete()
+            transaction, _ = builder.execute_uncommitted(keys.cast(key_schema))
+            transaction.transaction_properties = dict(metadata)
+            return lance.LanceDataset.commit(
+                self.ref.uri, transaction, storage_options=self._options
+            )
+
+        self._dataset = retry_commit(attempt, _is_conflict, what=f"delete from {self.ref.name}")
+        return self.version
+
+    def history(self, limit: int | None = None) -> list[CommitRecord]:
+        """Versions newest first; metadata from each version's transaction properties."""
+        versions = sorted(self._dataset.versions(), key=lambda v: v["version"], reverse=True)
+        records = []
+        for entry in versions[:limit]:
+            transaction = self._dataset.read_transaction(entry["version"])
+            props = dict(transaction.transaction_properties or {}) if transaction else {}
+            operation = type(transaction.operation).__name__ if transaction else ""
+            rows = props.get(COMMIT_ROWS)
+            records.append(
+                CommitRecord(
+                    version=int(entry["version"]),
+                    timestamp=entry["timestamp"].replace(tzinfo=dt.UTC),
+                    operation=operation.lower(),
+                    rows=int(rows) if rows is not None else None,
+                    metadata={k: v for k, v in props.items() if k.startswith(COMMIT_PREFIX)},
+                )
+            )
+        return records
+
+    def compact(self, metadata: Mapping[str, str]) -> int | None:
+        """Compact small fragments; every row is kept."""
+        self._reload()
+        before = self.version
+        self._dataset.optimize.compact_files()
+        self._reload()
+        return self.version if self.version != before else None
+
+    def expire(self, older_than: dt.datetime) -> int:
+        """Remove versions older than ``older_than`` (never the latest)."""
+        age = dt.datetime.now(dt.UTC) - older_than
+        stats = self._dataset.cleanup_old_versions(
+            older_than=max(age, dt.timedelta(0)), delete_unverified=True
+        )
+        self._reload()
+        return int(stats.old_versions)
+
+
+class LanceFormat(TableFormat):
+    """Lance: columnar datasets with versions, committed by conditional put."""
+
+    name = "lance"
+    capabilities = Capabilities(first_version=1)
+
+    def open(self, ref: TableRef, as_of: AsOf | None = None) -> LanceTable | None:
+        """Open the latest version, or one as of a version or a time."""
+        options = self.storage_options or None
+        try:
+            dataset = lance.dataset(ref.uri, storage_options=options)
+        except (OSError, ValueError) as exc:
+            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+                return None
+            raise
+        if as_of is not None:
+            try:
+                if isinstance(as_of, int):
+                    dataset = lance.dataset(ref.uri, version=as_of, storage_options=options)
+                else:
+                    when = _naive_utc(as_of)
+                    first = min(cast(dt.datetime, v["timestamp"]) for v in dataset.versions())
+                    if when < first:
+                        raise ValueError(f"the first version is from {first.isoformat()}")
+                    dataset = lance.dataset(ref.uri, asof=when, storage_options=options)
+            except (OSError, ValueError) as exc:
+                raise TimeTravelError(
+                    f"table {ref.uri} has no version as of {as_of} (before it existed, or "
+                    f"expired): {exc}"
+                ) from exc
+        return LanceTable(ref, dataset, self.storage_options)
+
+    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
+        """Create an empty dataset whose schema metadata holds the properties."""
+        try:
+            lance.write_dataset(
+                schema.with_metadata(dict(properties)).empty_table(),
+                ref.uri,
+                mode="create",
+                storage_options=self.storage_options or None,
+                transaction_properties={COMMIT_OPERATION: "create"},
+            )
+        except OSError as exc:
+            if "already exists" not in str(exc):
+                raise
+        table = self.open(ref)
+        assert table is not None
+        return table
