@@ -98,6 +98,19 @@ def test_compaction_keeps_rows_and_increments_with_fewer_files(store, features) 
     )
 
 
+@pytest.mark.gap(
+    "lance", raises=AssertionError, reason="pylance 14 compaction takes no transaction properties"
+)
+def test_compaction_commit_carries_its_write_id(store, features) -> None:
+    root, _ = features
+    for i in range(3):
+        store.write(root, root_rows({f"s{i}": {"a": str(i)}}))
+    result = store.compact(root)
+    assert store.format.capabilities.compaction_metadata
+    commits = [c for c in store.history(root) if c.write_id == result.write_id]
+    assert [c.operation for c in commits] == ["compact"]
+
+
 def test_expiry_removes_old_versions_but_keeps_the_data(store, features) -> None:
     root, _ = features
     first = store.write(root, root_rows({"s1": {"a": "1"}}))

@@ -25,6 +25,16 @@ def test_readme_quickstart_runs(capsys) -> None:
     assert "Increment(example/crop: new=2, stale=0, orphaned=0)" in out
 
 
+def test_readme_format_example_runs() -> None:
+    section = README.read_text().split("## Choosing a table format", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match
+    scope: dict[str, object] = {}
+    exec(compile(match.group(1), str(README), "exec"), scope)
+    stores = [scope[n] for n in ("delta", "lance", "iceberg", "shared")]
+    assert [s.format.name for s in stores] == ["delta", "lance", "iceberg", "iceberg"]
+
+
 def test_readme_commands_match_ci() -> None:
     ci = (README.parent / ".ci" / "run").read_text()
     text = README.read_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from metaxy_lake.errors import UnknownFormatError
+from metaxy_lake.errors import StoreConfigError, UnknownFormatError
 from metaxy_lake.formats.base import (
     AsOf,
     Capabilities,
@@ -79,7 +79,13 @@ def format_class(name: str) -> type[TableFormat]:
         raise UnknownFormatError(
             f"unknown table format {name!r} (known: {', '.join(known_formats())})"
         )
-    return loader()
+    try:
+        return loader()
+    except ImportError as exc:
+        raise StoreConfigError(
+            f"format {name!r} needs an optional dependency: pip install 'metaxy-lake[{name}]' "
+            f"({exc})"
+        ) from exc
 
 
 def load_format(

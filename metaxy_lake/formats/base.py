@@ -37,6 +37,8 @@ class Capabilities:
     schema_evolution: bool = True
     compaction: bool = True
     expiry: bool = True
+    compaction_metadata: bool = True
+    """Whether a compaction commit carries metaxy's commit metadata (write id...)."""
     first_version: int | None = 0
     """The version a new table starts at (None: versions are ids, not counters)."""
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 
 from metaxy_lake.errors import StoreConfigError, TimeTravelError
@@ -175,13 +176,27 @@ class IcebergTable(LakeTable):
         return records
 
     def compact(self, metadata: Mapping[str, str]) -> int | None:
-        """Rewrite every row in one overwrite (pyiceberg 0.12 has no compaction API)."""
+        """Rewrite every row in one overwrite snapshot (pyiceberg 0.12 has no compaction API).
+
+        The snapshot removes the old data files and adds the rewritten ones at once, so
+        no reader ever sees a half-compacted table.
+        """
         if len(list(self._table.scan().plan_files())) <= 1:
             return None
         props = dict(metadata)
 
         def rewrite(table: Table) -> None:
-            table.overwrite(table.scan().to_arrow(), snapshot_properties=props)
+            scan = table.scan()
+            old = [task.file for task in scan.plan_files()]
+            rows = scan.to_arrow()
+            with table.transaction() as tx:
+                with tx.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
+                    for data_file in old:
+                        overwrite.delete_data_file(data_file)
+                    for data_file in _dataframe_to_data_files(
+                        table_metadata=tx.table_metadata, df=rows, io=table.io
+                    ):
+                        overwrite.append_data_file(data_file)
 
         return self._commit(rewrite, "compaction")
 

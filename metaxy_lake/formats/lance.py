@@ -143,7 +143,11 @@ class LanceTable(LakeTable):
         return records
 
     def compact(self, metadata: Mapping[str, str]) -> int | None:
-        """Compact small fragments; every row is kept."""
+        """Compact small fragments; every row is kept.
+
+        pylance's compaction takes no transaction properties, so ``metadata`` is not
+        recorded (``capabilities.compaction_metadata`` is False).
+        """
         self._reload()
         before = self.version
         self._dataset.optimize.compact_files()
@@ -164,7 +168,7 @@ class LanceFormat(TableFormat):
     """Lance: columnar datasets with versions, committed by conditional put."""
 
     name = "lance"
-    capabilities = Capabilities(first_version=1)
+    capabilities = Capabilities(first_version=1, compaction_metadata=False)
 
     def open(self, ref: TableRef, as_of: AsOf | None = None) -> LanceTable | None:
         """Open the latest version, or one as of a version or a time."""
