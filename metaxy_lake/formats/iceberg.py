@@ -189,14 +189,16 @@ class IcebergTable(LakeTable):
             scan = table.scan()
             old = [task.file for task in scan.plan_files()]
             rows = scan.to_arrow()
-            with table.transaction() as tx:
-                with tx.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
-                    for data_file in old:
-                        overwrite.delete_data_file(data_file)
-                    for data_file in _dataframe_to_data_files(
-                        table_metadata=tx.table_metadata, df=rows, io=table.io
-                    ):
-                        overwrite.append_data_file(data_file)
+            with (
+                table.transaction() as tx,
+                tx.update_snapshot(snapshot_properties=props).overwrite() as overwrite,
+            ):
+                for data_file in old:
+                    overwrite.delete_data_file(data_file)
+                for data_file in _dataframe_to_data_files(
+                    table_metadata=tx.table_metadata, df=rows, io=table.io
+                ):
+                    overwrite.append_data_file(data_file)
 
         return self._commit(rewrite, "compaction")
 
