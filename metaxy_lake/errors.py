@@ -132,6 +132,10 @@ class TimeTravelError(MetaxyLakeError, ValueError):
     """An ``as_of`` names a moment before the table existed, or a version that is gone."""
 
 
+class StorageAccessError(MetaxyLakeError):
+    """The object store refused or failed a request (credentials, permissions, network)."""
+
+
 class ReadOnlyStoreError(MetaxyLakeError):
     """A write, delete or push was attempted on a read-only store."""
 

@@ -1,20 +1,25 @@
-"""Shared fixtures, the format parametrisation of the behaviour suite, hypothesis profiles.
+"""Shared fixtures, the parametrisation of the behaviour suite, hypothesis profiles.
 
 Every test that takes ``fmt`` (directly or through ``store``/``make_store``) runs once per
-format selected with ``pytest --formats=delta,iceberg,lance`` (default: all). A format's
-known gap is declared next to the test with ``@pytest.mark.gap("lance", raises=Error,
-reason=...)``: a strict expected failure that must name the exception it expects.
+format selected with ``pytest --formats=delta,iceberg,lance`` (default: all), and the store
+tests once per location selected with ``--locations=local,s3`` (default: both; S3 is a real
+SeaweedFS server the session starts on 127.0.0.1). A format's known gap is declared next to
+the test with ``@pytest.mark.gap("lance", raises=Error, reason=...)``: a strict expected
+failure that must name the exception it expects.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import s3server
 from hypothesis import HealthCheck, settings
+from s3server import S3Server
 
 import metaxy_lake as mxl
 from metaxy_lake.formats import known_formats
@@ -33,6 +38,8 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+LOCATIONS = ("local", "s3")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -40,25 +47,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=",".join(known_formats()),
         help="comma-separated table formats the behaviour suite runs on (default: all)",
     )
+    parser.addoption(
+        "--locations",
+        default=",".join(LOCATIONS),
+        help="comma-separated store locations for the behaviour suite (default: local,s3)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "gap(format, raises, reason): a known gap of one format (strict xfail)"
     )
+    config.addinivalue_line(
+        "markers", "locations(*names): run a store test only at these locations"
+    )
+
+
+def _selected(config: pytest.Config, option: str, known: list[str]) -> list[str]:
+    names = [n.strip() for n in str(config.getoption(option)).split(",") if n.strip()]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise pytest.UsageError(f"{option}: unknown {unknown}; known: {known}")
+    return names
 
 
 def selected_formats(config: pytest.Config) -> list[str]:
-    names = [f.strip() for f in str(config.getoption("--formats")).split(",") if f.strip()]
-    unknown = sorted(set(names) - set(known_formats()))
-    if unknown:
-        raise pytest.UsageError(f"unknown formats {unknown}; known: {known_formats()}")
-    return names
+    return _selected(config, "--formats", known_formats())
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "fmt" in metafunc.fixturenames:
         metafunc.parametrize("fmt", selected_formats(metafunc.config))
+    if "location" in metafunc.fixturenames:
+        chosen = _selected(metafunc.config, "--locations", list(LOCATIONS))
+        marker = metafunc.definition.get_closest_marker("locations")
+        only = marker.args if marker else None  # e.g. S3-only, or validation before any I/O
+        metafunc.parametrize("location", [n for n in chosen if only is None or n in only])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -80,17 +104,47 @@ def graph() -> Iterator[mxl.FeatureGraph]:
         yield g
 
 
-@pytest.fixture
-def make_store(tmp_path: Path, fmt: str) -> Callable[..., mxl.LakeStore]:
-    """Open stores of the test's format (under the test's directory by default)."""
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS server for the whole session."""
+    server = s3server.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        s3server.stop(server.pid)
 
-    def make(root: str | Path | None = None, **kwargs: Any) -> mxl.LakeStore:
-        return mxl.LakeStore(root if root is not None else tmp_path / "store", format=fmt, **kwargs)
+
+@pytest.fixture
+def store_kwargs(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str, location: str
+) -> dict[str, Any]:
+    """How the test's stores are opened: root, format, storage options, Iceberg catalog."""
+    if location == "local":
+        return {"root": str(tmp_path / "store"), "format": fmt}
+    server: S3Server = request.getfixturevalue("s3_server")
+    kwargs: dict[str, Any] = {
+        "root": f"s3://{server.bucket}/{uuid.uuid4().hex}",
+        "format": fmt,
+        "storage_options": server.options(),
+    }
+    if fmt == "iceberg":  # one SQLite catalog file, shared by the test's processes
+        kwargs["catalog"] = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}"}
+    return kwargs
+
+
+@pytest.fixture
+def make_store(store_kwargs: dict[str, Any]) -> Callable[..., mxl.LakeStore]:
+    """Open stores like the test's (same root, format and options unless overridden)."""
+
+    def make(root: str | Path | None = None, **overrides: Any) -> mxl.LakeStore:
+        kwargs = {**store_kwargs, **overrides}
+        kwargs["root"] = str(root) if root is not None else kwargs["root"]
+        return mxl.LakeStore(kwargs.pop("root"), **kwargs)
 
     return make
 
 
 @pytest.fixture
 def store(make_store: Callable[..., mxl.LakeStore]) -> mxl.LakeStore:
-    """An empty local store of the test's format."""
+    """An empty store of the test's format and location."""
     return make_store()

@@ -52,6 +52,7 @@ def rejected(store, feature, error: type[Exception], match: str, action: Callabl
 GOOD = {"a": "1", "b": "1"}
 
 
+@pytest.mark.locations("local")  # validation fails before any request: one location suffices
 @pytest.mark.parametrize(
     ("frame", "error", "match"),
     [

@@ -132,8 +132,9 @@ def test_shard_of_multi_column_ids(graph, store) -> None:
         assert int(hashlib.md5(text.encode()).hexdigest()[:15], 16) % 2 == 1
 
 
-def test_shard_assignment_is_the_same_in_another_process(seeded) -> None:
+def test_shard_assignment_is_the_same_in_another_process(seeded, store_kwargs) -> None:
     store, _, leaf = seeded
+    kwargs = {**store_kwargs, "root": store.root}
     mine = sorted(increment_ids(store.resolve_update(leaf, shard=(0, 4)))[0])
     script = textwrap.dedent(f"""
         import metaxy_lake as mxl
@@ -144,7 +145,7 @@ def test_shard_assignment_is_the_same_in_another_process(seeded) -> None:
             class Leaf(mxl.Feature, spec=mxl.FeatureSpec(key="leaf", deps=[Root], fields=["x"])):
                 split: str
                 score: float | None = None
-        store = mxl.LakeStore({store.root!r}, format={store.format.name!r})
+        store = mxl.LakeStore(**{kwargs!r})
         new = store.resolve_update(Leaf, shard=(0, 4)).new.collect().to_polars()
         print(",".join(sorted(new["sample_uid"].to_list())))
     """)

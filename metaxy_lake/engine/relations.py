@@ -6,7 +6,7 @@ so a relation stays valid for as long as the caller holds it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -34,6 +34,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the session settings the engine relies on."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET parquet_metadata_cache = true")
     return con
 
 
@@ -42,10 +43,16 @@ def empty(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> Relation:
     return con.from_arrow(schema.empty_table())
 
 
-def scan(con: duckdb.DuckDBPyConnection, source: ScanSource | None, schema: pa.Schema) -> Relation:
+def scan(
+    con: duckdb.DuckDBPyConnection,
+    source: ScanSource | None,
+    schema: pa.Schema,
+    localize: Callable[[str], str] | None = None,
+) -> Relation:
     """A relation over a table's rows, with exactly the columns of ``schema``.
 
-    Columns the data files lack (added by schema evolution) read as typed NULLs.
+    Columns the data files lack (added by schema evolution) read as typed NULLs;
+    ``localize`` rewrites object-store file URIs to the store's DuckDB filesystem.
     """
     typed = empty(con, schema)
     if source is None:
@@ -53,7 +60,8 @@ def scan(con: duckdb.DuckDBPyConnection, source: ScanSource | None, schema: pa.S
     if isinstance(source, ParquetScan):
         if not source.files:
             return typed
-        rel = con.read_parquet(list(source.files), union_by_name=True)
+        files = [localize(f) for f in source.files] if localize else list(source.files)
+        rel = con.read_parquet(files, union_by_name=True)
     else:
         rel = con.from_arrow(source.dataset)
     present = set(rel.columns)

@@ -21,6 +21,7 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
 )
+from metaxy_lake.storage import StorageConfig
 
 __all__ = [
     "AsOf",
@@ -89,7 +90,7 @@ def format_class(name: str) -> type[TableFormat]:
 
 
 def load_format(
-    name: str, root: str, storage_options: Mapping[str, str], options: Mapping[str, Any]
+    name: str, root: str, storage: StorageConfig, options: Mapping[str, Any]
 ) -> TableFormat:
-    """Return the format ``name`` bound to a store's root and options."""
-    return format_class(name)(root, storage_options, options)
+    """Return the format ``name`` bound to a store's root, storage settings and options."""
+    return format_class(name)(root, storage, options)

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from metaxy_lake.arrowtypes import normalize
 from metaxy_lake.errors import CommitConflictError
+from metaxy_lake.storage import StorageConfig
 
 AsOf = int | dt.datetime
 """A table version (the format's own numbering) or an aware UTC datetime."""
@@ -148,18 +149,16 @@ class TableFormat(ABC):
 
     Args:
         root: The store's root URI.
-        storage_options: Object-store options.
+        storage: Object-store settings (each format spells them its own way).
         options: Format-specific options (for Iceberg, ``catalog`` and ``namespace``).
     """
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
-    def __init__(
-        self, root: str, storage_options: Mapping[str, str], options: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, root: str, storage: StorageConfig, options: Mapping[str, Any]) -> None:
         self.root = root
-        self.storage_options = dict(storage_options)
+        self.storage = storage
         self.options = dict(options)
 
     @abstractmethod

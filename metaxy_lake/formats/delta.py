@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Field, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from metaxy_lake.errors import TimeTravelError
 from metaxy_lake.formats.base import (
@@ -22,8 +22,10 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
     arrow_schema,
+    retry_commit,
 )
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
+from metaxy_lake.storage import CONNECT_TIMEOUT_S, StorageConfig, is_object_store
 
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
@@ -37,17 +39,50 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def delta_options(root: str, storage: StorageConfig) -> dict[str, str] | None:
+    """delta-rs storage options for an object-store root (None for local paths)."""
+    if not is_object_store(root):
+        return None
+    options = {
+        "AWS_REGION": storage.region_or_default,
+        "AWS_ALLOW_HTTP": str(storage.allow_http).lower(),
+        "connect_timeout": f"{CONNECT_TIMEOUT_S}s",
+    }
+    spelled = {
+        "AWS_ENDPOINT_URL": storage.endpoint_url,
+        "AWS_ACCESS_KEY_ID": storage.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": storage.secret_access_key,
+        "AWS_SESSION_TOKEN": storage.session_token,
+    }
+    return {**options, **{k: v for k, v in spelled.items() if v}}
+
+
 def _commit(metadata: Mapping[str, str]) -> CommitProperties:
     return CommitProperties(custom_metadata=dict(metadata), max_commit_retries=MAX_COMMIT_RETRIES)
+
+
+def _version_at(table: DeltaTable, as_of: AsOf) -> int:
+    """The version to load: ``as_of`` itself, or the latest commit at or before a time.
+
+    Commit timestamps (those ``history()`` reports) decide, not the log files'
+    modification times that delta-rs would use (coarse on some object stores).
+    """
+    if isinstance(as_of, int):
+        return as_of
+    limit = as_of.timestamp() * 1000
+    versions = [int(h["version"]) for h in table.history() if h["timestamp"] <= limit]
+    if not versions:
+        raise ValueError("the table's first commit is later")
+    return max(versions)
 
 
 class DeltaLakeTable(LakeTable):
     """A Delta table opened at one version."""
 
-    def __init__(self, ref: TableRef, table: DeltaTable, options: Mapping[str, str]) -> None:
+    def __init__(self, ref: TableRef, table: DeltaTable, options: dict[str, str] | None) -> None:
         self.ref = ref
         self._table = table
-        self._options = dict(options) or None
+        self._options = options
 
     @property
     def version(self) -> int:
@@ -87,14 +122,28 @@ class DeltaLakeTable(LakeTable):
         return self.version
 
     def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
-        """Append in one commit carrying ``metadata`` in its commitInfo."""
-        write_deltalake(
-            self._table,
-            data,
-            mode="append",
-            commit_properties=_commit(metadata),
-            storage_options=self._options,
-        )
+        """Append in one commit carrying ``metadata``; conflicts are retried until a deadline.
+
+        delta-rs retries plain append races itself but gives up on others (a concurrent
+        table creation changes the metadata): those are retried here on a fresh snapshot.
+        """
+
+        def attempt() -> None:
+            write_deltalake(
+                self._table,
+                data,
+                mode="append",
+                commit_properties=_commit(metadata),
+                storage_options=self._options,
+            )
+
+        def conflict(exc: Exception) -> bool:
+            if isinstance(exc, CommitFailedError):
+                self._reload()
+                return True
+            return False
+
+        retry_commit(attempt, conflict, what=f"append to {self.ref.name}")
         return self._version_of(metadata.get(COMMIT_WRITE_ID))
 
     def add_columns(self, fields: Sequence[pa.Field]) -> None:
@@ -168,27 +217,20 @@ class DeltaFormat(TableFormat):
 
     def open(self, ref: TableRef, as_of: AsOf | None = None) -> DeltaLakeTable | None:
         """Open the latest version (or one as of a version or time), or ``None``."""
-        options = self.storage_options or None
+        options = delta_options(self.root, self.storage)
         try:
             table = DeltaTable(ref.uri, storage_options=options)
         except TableNotFoundError:
             return None
         if as_of is not None:
             try:
-                table.load_as_version(as_of)
-                if isinstance(as_of, dt.datetime):  # delta-rs falls back to the first version
-                    # (history() of a time-travelled handle mislabels versions: use a fresh one)
-                    loaded = table.version()
-                    latest = DeltaTable(ref.uri, storage_options=options)
-                    committed = next(h for h in latest.history() if h["version"] == loaded)
-                    if committed["timestamp"] > as_of.timestamp() * 1000:
-                        raise ValueError("the table's first commit is later")
+                table.load_as_version(_version_at(table, as_of))
             except (DeltaError, ValueError, OSError) as exc:
                 raise TimeTravelError(
                     f"table {ref.uri} has no version as of {as_of} (before it existed, or "
                     f"expired): {exc}"
                 ) from exc
-        return DeltaLakeTable(ref, table, self.storage_options)
+        return DeltaLakeTable(ref, table, options)
 
     def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
         """Create the table with its properties; a concurrent creator's table is reused."""
@@ -198,7 +240,7 @@ class DeltaFormat(TableFormat):
                 schema=schema,
                 configuration=dict(properties),
                 raise_if_key_not_exists=False,
-                storage_options=self.storage_options or None,
+                storage_options=delta_options(self.root, self.storage),
                 commit_properties=_commit({COMMIT_OPERATION: "create"}),
             )
         except DeltaError as exc:

@@ -37,6 +37,7 @@ from metaxy_lake.formats.base import (
     retry_commit,
 )
 from metaxy_lake.schema import COMMIT_PREFIX
+from metaxy_lake.storage import CONNECT_TIMEOUT_S
 
 OPTION_CATALOG = "catalog"
 OPTION_NAMESPACE = "namespace"
@@ -157,8 +158,9 @@ class IcebergTable(LakeTable):
         return version
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
-        """Snapshots newest first, with their summary properties."""
-        snapshots = sorted(self._table.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
+        """Snapshots newest first (as the catalog has them now), with their summaries."""
+        latest = self._table.refresh()
+        snapshots = sorted(latest.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
         records = []
         for snapshot in snapshots[:limit]:
             summary = snapshot.summary
@@ -230,8 +232,23 @@ class IcebergFormat(TableFormat):
             db = Path(_path(self.root)) / CATALOG_FILE
             db.parent.mkdir(parents=True, exist_ok=True)
             properties = {"type": "sql", "uri": f"sqlite:///{db}"}
-        properties = {"warehouse": _file_uri(self.root), **properties}
+        properties = {"warehouse": _file_uri(self.root), **self._file_io(), **properties}
         return load_catalog("metaxy_lake", **properties)
+
+    def _file_io(self) -> dict[str, str]:
+        """Pyiceberg FileIO properties for an object-store root."""
+        if _local(self.root):
+            return {}
+        storage = self.storage
+        spelled = {
+            "s3.endpoint": storage.endpoint_url,
+            "s3.region": storage.region_or_default,
+            "s3.access-key-id": storage.access_key_id,
+            "s3.secret-access-key": storage.secret_access_key,
+            "s3.session-token": storage.session_token,
+            "s3.connect-timeout": str(float(CONNECT_TIMEOUT_S)),
+        }
+        return {k: v for k, v in spelled.items() if v}
 
     @property
     def namespace(self) -> str:

@@ -28,6 +28,7 @@ from metaxy_lake.formats.base import (
     retry_commit,
 )
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS, COMMIT_WRITE_ID
+from metaxy_lake.storage import CONNECT_TIMEOUT_S, StorageConfig, is_object_store
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
 
@@ -38,6 +39,24 @@ def _is_conflict(exc: Exception) -> bool:
     )
 
 
+def lance_options(root: str, storage: StorageConfig) -> dict[str, str] | None:
+    """Lance (object_store) options for an object-store root (None for local paths)."""
+    if not is_object_store(root):
+        return None
+    options = {
+        "aws_region": storage.region_or_default,
+        "allow_http": str(storage.allow_http).lower(),
+        "connect_timeout": f"{CONNECT_TIMEOUT_S}s",
+    }
+    spelled = {
+        "aws_endpoint": storage.endpoint_url,
+        "aws_access_key_id": storage.access_key_id,
+        "aws_secret_access_key": storage.secret_access_key,
+        "aws_session_token": storage.session_token,
+    }
+    return {**options, **{k: v for k, v in spelled.items() if v}}
+
+
 def _naive_utc(when: dt.datetime) -> dt.datetime:
     """Lance's ``asof`` and version timestamps are naive UTC."""
     return when.astimezone(dt.UTC).replace(tzinfo=None)
@@ -46,10 +65,10 @@ def _naive_utc(when: dt.datetime) -> dt.datetime:
 class LanceTable(LakeTable):
     """A Lance dataset opened at one version."""
 
-    def __init__(self, ref: TableRef, dataset: Any, options: Mapping[str, str]) -> None:
+    def __init__(self, ref: TableRef, dataset: Any, options: dict[str, str] | None) -> None:
         self.ref = ref
         self._dataset = dataset
-        self._options = dict(options) or None
+        self._options = options
 
     @property
     def version(self) -> int:
@@ -123,18 +142,19 @@ class LanceTable(LakeTable):
         return self.version
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
-        """Versions newest first; metadata from each version's transaction properties."""
-        versions = sorted(self._dataset.versions(), key=lambda v: v["version"], reverse=True)
+        """Versions newest first (as stored now), with each transaction's properties."""
+        latest = lance.dataset(self.ref.uri, storage_options=self._options)
+        versions = sorted(latest.versions(), key=lambda v: v["version"], reverse=True)
         records = []
         for entry in versions[:limit]:
-            transaction = self._dataset.read_transaction(entry["version"])
+            transaction = latest.read_transaction(entry["version"])
             props = dict(transaction.transaction_properties or {}) if transaction else {}
             operation = type(transaction.operation).__name__ if transaction else ""
             rows = props.get(COMMIT_ROWS)
             records.append(
                 CommitRecord(
                     version=int(entry["version"]),
-                    timestamp=entry["timestamp"].replace(tzinfo=dt.UTC),
+                    timestamp=cast(dt.datetime, entry["timestamp"]).replace(tzinfo=dt.UTC),
                     operation=operation.lower(),
                     rows=int(rows) if rows is not None else None,
                     metadata={k: v for k, v in props.items() if k.startswith(COMMIT_PREFIX)},
@@ -172,7 +192,7 @@ class LanceFormat(TableFormat):
 
     def open(self, ref: TableRef, as_of: AsOf | None = None) -> LanceTable | None:
         """Open the latest version, or one as of a version or a time."""
-        options = self.storage_options or None
+        options = lance_options(self.root, self.storage)
         try:
             dataset = lance.dataset(ref.uri, storage_options=options)
         except (OSError, ValueError) as exc:
@@ -194,7 +214,7 @@ class LanceFormat(TableFormat):
                     f"table {ref.uri} has no version as of {as_of} (before it existed, or "
                     f"expired): {exc}"
                 ) from exc
-        return LanceTable(ref, dataset, self.storage_options)
+        return LanceTable(ref, dataset, options)
 
     def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
         """Create an empty dataset whose schema metadata holds the properties."""
@@ -203,7 +223,7 @@ class LanceFormat(TableFormat):
                 schema.with_metadata(dict(properties)).empty_table(),
                 ref.uri,
                 mode="create",
-                storage_options=self.storage_options or None,
+                storage_options=lance_options(self.root, self.storage),
                 transaction_properties={COMMIT_OPERATION: "create"},
             )
         except OSError as exc:

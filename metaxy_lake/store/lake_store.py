@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,24 @@ import pyarrow as pa
 from metaxy_lake.catalog import Commit, CommitInfo, commits_from_history
 from metaxy_lake.definition import FeatureDefinition
 from metaxy_lake.engine import increment as inc
+from metaxy_lake.engine.filesystems import object_store_localizer
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.recipe import MISSING_UPSTREAM, HashSettings
 from metaxy_lake.engine.relations import Relation, connect, latest, narwhals_filter, scan
 from metaxy_lake.engine.sql import idents
 from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
 from metaxy_lake.errors import (
+    CommitConflictError,
+    MetaxyLakeError,
     MissingUpstreamValueError,
     ReadOnlyStoreError,
+    StorageAccessError,
     StoreConfigError,
     TimeTravelError,
     UndeclaredColumnError,
     UnknownFeatureError,
 )
+from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_COMMIT, failpoint
 from metaxy_lake.formats import AsOf, LakeTable, TableRef, load_format
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.ids import new_write_id, now_utc
@@ -35,6 +41,7 @@ from metaxy_lake.increment import Increment
 from metaxy_lake.keys import FeatureKey
 from metaxy_lake.schema import table_schema
 from metaxy_lake.spec import FeatureRef, feature_key_of
+from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store.frames import prepare_samples, prepare_write, to_arrow
 from metaxy_lake.store.tables import check_table, columns_to_add, stored_id_types, table_properties
 
@@ -59,6 +66,18 @@ class WriteResult:
     version: int | None
     rows: int
     replayed: bool = False
+
+
+def _committed(table: LakeTable, write_id: str) -> WriteResult | None:
+    """The commit of ``write_id`` within the table's recent history, if there is one."""
+    try:
+        commits = commits_from_history(table.history(HISTORY_WINDOW))
+    except Exception:  # the history cannot be read either: the outcome stays unknown
+        return None
+    for commit in commits:
+        if commit.write_id == write_id:
+            return WriteResult(write_id, commit.version, commit.rows or 0, replayed=True)
+    return None
 
 
 def parse_as_of(as_of: dt.datetime | str | int | None) -> AsOf | None:
@@ -90,7 +109,9 @@ class LakeStore:
         root: Local directory (or URI) holding ``features/<key parts joined by __>/``.
         format: Table format name: ``"delta"`` (default), ``"iceberg"`` or ``"lance"``.
         hash_algorithm: Record hash algorithm: ``"md5"`` or ``"sha256"``.
-        storage_options: Options passed to the format for object stores.
+        storage_options: Object-store settings (``endpoint_url``, ``region``,
+            ``access_key_id``, ``secret_access_key``, ``session_token``, ``allow_http``);
+            unset ones come from the standard AWS environment variables.
         read_only: Refuse every write and delete with ``ReadOnlyStoreError``.
         catalog: For ``format="iceberg"``: pyiceberg catalog properties
             (``{"type": "sql", "uri": "sqlite:///..."}``, ``{"type": "rest", ...}``); a
@@ -125,11 +146,12 @@ class LakeStore:
             options = {"catalog": catalog, "namespace": namespace or "metaxy"}
             if catalog is None:
                 del options["catalog"]
-        self.storage_options = dict(storage_options or {})
-        self.format = load_format(format, self.root, self.storage_options, options)
+        self.storage = StorageConfig.resolve(storage_options)
+        self.format = load_format(format, self.root, self.storage, options)
         self.hash_algorithm = check_algorithm(hash_algorithm)
         self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection = connect()
+        self._localize = object_store_localizer(self._con, self.root, self.storage)
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
@@ -154,10 +176,24 @@ class LakeStore:
         """The URI of a feature's table."""
         return self.table_ref(key).uri
 
+    @contextmanager
+    def _storage(self, action: str) -> Iterator[None]:
+        """Turn a storage library's failure into one error naming the store and the cause."""
+        try:
+            yield
+        except MetaxyLakeError:
+            raise
+        except Exception as exc:
+            raise StorageAccessError(
+                f"{self!r}: {action} failed ({self.storage.describe()}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
     def _open(
         self, definition: FeatureDefinition, settings: HashSettings, as_of: AsOf | None = None
     ) -> LakeTable | None:
-        table = self.format.open(self.table_ref(definition.key), as_of)
+        with self._storage(f"opening {definition.key}"):
+            table = self.format.open(self.table_ref(definition.key), as_of)
         if table is not None:
             check_table(table, settings)
         return table
@@ -168,7 +204,7 @@ class LakeStore:
         if table is None:
             schema = table_schema(definition.id_columns, id_types, definition.user_columns)
             return scan(self._con, None, schema)
-        return scan(self._con, table.scan(), table.schema)
+        return scan(self._con, table.scan(), table.schema, self._localize)
 
     def _check_writable(self, action: str) -> None:
         if self.read_only:
@@ -198,9 +234,9 @@ class LakeStore:
         settings = self._settings(graph)
         table = self._open(definition, settings)
         if write_id is not None and table is not None:
-            for commit in commits_from_history(table.history(HISTORY_WINDOW)):
-                if commit.write_id == write_id:
-                    return WriteResult(write_id, commit.version, commit.rows or 0, replayed=True)
+            earlier = _committed(table, write_id)
+            if earlier is not None:
+                return earlier
         data = prepare_write(
             self._con, definition, to_arrow(frame), stored_id_types(table, definition)
         )
@@ -214,17 +250,29 @@ class LakeStore:
             graph.feature_version(definition.key), graph.snapshot_version(), now_utc(), write_id
         )
         rows = stamp_rows(self._con, definition, data, settings, stamp, schema)
-        if table is None:
-            table = self.format.create(
-                self.table_ref(definition.key), schema, table_properties(definition, settings)
+        with self._storage(f"writing {definition.key}"):
+            if table is None:
+                ref = self.table_ref(definition.key)
+                table = self.format.create(ref, schema, table_properties(definition, settings))
+            elif new_columns:
+                table.add_columns(new_columns)
+            rows = rows.select(table.schema.names)  # the table's own column order
+            info = CommitInfo(
+                write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows)
             )
-        elif new_columns:
-            table.add_columns(new_columns)
-        rows = rows.select(table.schema.names)  # the table's own column order
-        info = CommitInfo(
-            write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows)
-        )
-        version = table.append(rows, info.to_metadata())
+            failpoint(WRITE_BEFORE_COMMIT)
+            try:
+                version = table.append(rows, info.to_metadata())
+            except CommitConflictError:
+                raise  # known outcome: nothing was committed
+            except Exception:
+                # Outcome unknown (e.g. the connection dropped after the server committed):
+                # the commit history, not the exception, says whether the batch landed.
+                landed = _committed(table, write_id)
+                if landed is None:
+                    raise
+                return landed
+        failpoint(WRITE_AFTER_COMMIT)
         return WriteResult(write_id, version, rows.num_rows)
 
     # --- read -----------------------------------------------------------------------------
@@ -310,10 +358,11 @@ class LakeStore:
         info = CommitInfo(
             write_id, operation, stamp.feature_version, stamp.snapshot_version, data.num_rows
         )
-        if soft:
-            version = table.append(data, info.to_metadata())
-        else:
-            version = table.delete_keys(data, info.to_metadata())
+        with self._storage(f"deleting from {definition.key}"):
+            if soft:
+                version = table.append(data, info.to_metadata())
+            else:
+                version = table.delete_keys(data, info.to_metadata())
         return WriteResult(write_id, version, data.num_rows)
 
     # --- maintenance ----------------------------------------------------------------------

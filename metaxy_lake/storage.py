@@ -1,0 +1,123 @@
+"""Object-store settings: one model, from explicit options and the standard AWS variables.
+
+Explicit ``storage_options`` win over the environment (``AWS_ENDPOINT_URL``,
+``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_SESSION_TOKEN``, ``AWS_ALLOW_HTTP``). Each consumer (delta-rs, pyiceberg, Lance,
+s3fs for DuckDB) gets the same settings spelled its own way, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from metaxy_lake.errors import StoreConfigError
+
+_ENV: dict[str, tuple[str, ...]] = {
+    "endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "session_token": ("AWS_SESSION_TOKEN",),
+    "allow_http": ("AWS_ALLOW_HTTP",),
+}
+_TRUE = {"1", "true", "yes", "on"}
+DEFAULT_REGION = "us-east-1"
+CONNECT_TIMEOUT_S = 5
+"""Seconds to wait for a connection before the request fails (no endless retry)."""
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Settings for an S3-compatible object store (all optional).
+
+    Attributes:
+        endpoint_url: e.g. ``http://127.0.0.1:8333``; AWS when unset.
+        region: The bucket's region.
+        access_key_id: Static access key (else the standard AWS chain).
+        secret_access_key: Its secret.
+        session_token: A temporary session token.
+        allow_http: Allow plain-HTTP endpoints (implied by an ``http://`` endpoint).
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    allow_http: bool = False
+
+    @classmethod
+    def resolve(
+        cls, options: Mapping[str, str] | None, environ: Mapping[str, str] | None = None
+    ) -> StorageConfig:
+        """Merge explicit options over the environment.
+
+        Raises:
+            StoreConfigError: An option name is unknown (the message lists the known ones).
+        """
+        env = os.environ if environ is None else environ
+        known = {f.name for f in fields(cls)}
+        given = dict(options or {})
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise StoreConfigError(f"unknown storage option(s) {unknown}; known: {sorted(known)}")
+        values: dict[str, str] = {}
+        for name, variables in _ENV.items():
+            found = next((env[v] for v in variables if env.get(v)), None)
+            if name in given:
+                found = str(given[name])
+            if found is not None:
+                values[name] = found
+        endpoint = values.get("endpoint_url")
+        allow_http = values.get("allow_http", "").lower() in _TRUE or bool(
+            endpoint and endpoint.startswith("http://")
+        )
+        return cls(
+            endpoint_url=endpoint,
+            region=values.get("region"),
+            access_key_id=values.get("access_key_id"),
+            secret_access_key=values.get("secret_access_key"),
+            session_token=values.get("session_token"),
+            allow_http=allow_http,
+        )
+
+    @property
+    def region_or_default(self) -> str:
+        """The region, ``us-east-1`` when none is set (S3-compatible servers ignore it)."""
+        return self.region or DEFAULT_REGION
+
+    @property
+    def identity(self) -> str:
+        """A short stable name for (endpoint, region, key): one DuckDB filesystem each."""
+        text = "|".join([self.endpoint_url or "", self.region or "", self.access_key_id or ""])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        """Where requests go, for error messages (never the secret)."""
+        return f"endpoint {self.endpoint_url or 'AWS'}, key {self.access_key_id or '(AWS chain)'}"
+
+    def s3fs_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for ``s3fs.S3FileSystem``."""
+        kwargs: dict[str, object] = {
+            "client_kwargs": {
+                "region_name": self.region_or_default,
+                **({"endpoint_url": self.endpoint_url} if self.endpoint_url else {}),
+            },
+            "config_kwargs": {
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            },
+        }
+        if self.access_key_id:
+            kwargs.update(key=self.access_key_id, secret=self.secret_access_key)
+        if self.session_token:
+            kwargs["token"] = self.session_token
+        return kwargs
+
+
+def is_object_store(uri: str) -> bool:
+    """Whether a root URI names an object store (``s3://...``)."""
+    return uri.startswith("s3://")
