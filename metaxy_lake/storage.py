@@ -118,6 +118,27 @@ class StorageConfig:
         return kwargs
 
 
+def object_store_options(root: str, storage: StorageConfig) -> dict[str, str] | None:
+    """Options for Rust's ``object_store`` crate (delta-rs and Lance both use it).
+
+    None for a local root.
+    """
+    if not is_object_store(root):
+        return None
+    options = {
+        "aws_region": storage.region_or_default,
+        "allow_http": str(storage.allow_http).lower(),
+        "connect_timeout": f"{CONNECT_TIMEOUT_S}s",
+    }
+    spelled = {
+        "aws_endpoint": storage.endpoint_url,
+        "aws_access_key_id": storage.access_key_id,
+        "aws_secret_access_key": storage.secret_access_key,
+        "aws_session_token": storage.session_token,
+    }
+    return {**options, **{k: v for k, v in spelled.items() if v}}
+
+
 def is_object_store(uri: str) -> bool:
     """Whether a root URI names an object store (``s3://...``)."""
     return uri.startswith("s3://")

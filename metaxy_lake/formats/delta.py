@@ -25,7 +25,7 @@ from metaxy_lake.formats.base import (
     retry_commit,
 )
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
-from metaxy_lake.storage import CONNECT_TIMEOUT_S, StorageConfig, is_object_store
+from metaxy_lake.storage import object_store_options
 
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
@@ -37,24 +37,6 @@ _UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def delta_options(root: str, storage: StorageConfig) -> dict[str, str] | None:
-    """delta-rs storage options for an object-store root (None for local paths)."""
-    if not is_object_store(root):
-        return None
-    options = {
-        "AWS_REGION": storage.region_or_default,
-        "AWS_ALLOW_HTTP": str(storage.allow_http).lower(),
-        "connect_timeout": f"{CONNECT_TIMEOUT_S}s",
-    }
-    spelled = {
-        "AWS_ENDPOINT_URL": storage.endpoint_url,
-        "AWS_ACCESS_KEY_ID": storage.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": storage.secret_access_key,
-        "AWS_SESSION_TOKEN": storage.session_token,
-    }
-    return {**options, **{k: v for k, v in spelled.items() if v}}
 
 
 def _commit(metadata: Mapping[str, str]) -> CommitProperties:
@@ -217,7 +199,7 @@ class DeltaFormat(TableFormat):
 
     def open(self, ref: TableRef, as_of: AsOf | None = None) -> DeltaLakeTable | None:
         """Open the latest version (or one as of a version or time), or ``None``."""
-        options = delta_options(self.root, self.storage)
+        options = object_store_options(self.root, self.storage)
         try:
             table = DeltaTable(ref.uri, storage_options=options)
         except TableNotFoundError:
@@ -240,7 +222,7 @@ class DeltaFormat(TableFormat):
                 schema=schema,
                 configuration=dict(properties),
                 raise_if_key_not_exists=False,
-                storage_options=delta_options(self.root, self.storage),
+                storage_options=object_store_options(self.root, self.storage),
                 commit_properties=_commit({COMMIT_OPERATION: "create"}),
             )
         except DeltaError as exc:

@@ -28,7 +28,7 @@ from metaxy_lake.formats.base import (
     retry_commit,
 )
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS, COMMIT_WRITE_ID
-from metaxy_lake.storage import CONNECT_TIMEOUT_S, StorageConfig, is_object_store
+from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
 
@@ -37,24 +37,6 @@ def _is_conflict(exc: Exception) -> bool:
     return isinstance(exc, OSError | RuntimeError) and any(
         marker in str(exc) for marker in _CONFLICT_MARKERS
     )
-
-
-def lance_options(root: str, storage: StorageConfig) -> dict[str, str] | None:
-    """Lance (object_store) options for an object-store root (None for local paths)."""
-    if not is_object_store(root):
-        return None
-    options = {
-        "aws_region": storage.region_or_default,
-        "allow_http": str(storage.allow_http).lower(),
-        "connect_timeout": f"{CONNECT_TIMEOUT_S}s",
-    }
-    spelled = {
-        "aws_endpoint": storage.endpoint_url,
-        "aws_access_key_id": storage.access_key_id,
-        "aws_secret_access_key": storage.secret_access_key,
-        "aws_session_token": storage.session_token,
-    }
-    return {**options, **{k: v for k, v in spelled.items() if v}}
 
 
 def _naive_utc(when: dt.datetime) -> dt.datetime:
@@ -192,7 +174,7 @@ class LanceFormat(TableFormat):
 
     def open(self, ref: TableRef, as_of: AsOf | None = None) -> LanceTable | None:
         """Open the latest version, or one as of a version or a time."""
-        options = lance_options(self.root, self.storage)
+        options = object_store_options(self.root, self.storage)
         try:
             dataset = lance.dataset(ref.uri, storage_options=options)
         except (OSError, ValueError) as exc:
@@ -223,7 +205,7 @@ class LanceFormat(TableFormat):
                 schema.with_metadata(dict(properties)).empty_table(),
                 ref.uri,
                 mode="create",
-                storage_options=lance_options(self.root, self.storage),
+                storage_options=object_store_options(self.root, self.storage),
                 transaction_properties={COMMIT_OPERATION: "create"},
             )
         except OSError as exc:
