@@ -11,7 +11,9 @@ import os
 import signal
 
 ENV = "METAXY_LAKE_FAILPOINT"
-WRITE_BEFORE_COMMIT = "write.before_commit"
+WRITE_BEFORE_DATA_FILES = "write.before_data_files"
+WRITE_AFTER_DATA_FILES = "write.after_data_files"
+"""The data files are written, the commit not yet made."""
 WRITE_AFTER_COMMIT = "write.after_commit"
 
 

@@ -12,6 +12,8 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
 
 from metaxy_lake.errors import StoreConfigError
 
@@ -137,6 +139,25 @@ def object_store_options(root: str, storage: StorageConfig) -> dict[str, str] | 
         "aws_session_token": storage.session_token,
     }
     return {**options, **{k: v for k, v in spelled.items() if v}}
+
+
+def pyarrow_filesystem(uri: str, storage: StorageConfig) -> tuple[Any, str]:
+    """A pyarrow filesystem for ``uri`` and the path of ``uri`` inside it."""
+    from pyarrow import fs
+
+    if not is_object_store(uri):
+        return fs.LocalFileSystem(), uri.removeprefix("file://")
+    endpoint = urlsplit(storage.endpoint_url) if storage.endpoint_url else None
+    s3 = fs.S3FileSystem(
+        access_key=storage.access_key_id,
+        secret_key=storage.secret_access_key,
+        session_token=storage.session_token,
+        region=storage.region_or_default,
+        endpoint_override=endpoint.netloc if endpoint else None,
+        scheme=endpoint.scheme if endpoint else "https",
+        connect_timeout=CONNECT_TIMEOUT_S,
+    )
+    return s3, uri.removeprefix("s3://")
 
 
 def is_object_store(uri: str) -> bool:

@@ -22,7 +22,13 @@ from s3server import READER, S3Server
 from workers import batch, batch_feature, write_batches
 
 import metaxy_lake as mxl
-from metaxy_lake.failpoints import ENV, WRITE_AFTER_COMMIT, WRITE_BEFORE_COMMIT, FailpointError
+from metaxy_lake.failpoints import (
+    ENV,
+    WRITE_AFTER_COMMIT,
+    WRITE_AFTER_DATA_FILES,
+    WRITE_BEFORE_DATA_FILES,
+    FailpointError,
+)
 
 WORKERS = Path(__file__).with_name("workers.py")
 
@@ -92,7 +98,8 @@ def test_retry_after_unknown_outcome_lands_once(make_store, monkeypatch) -> None
 
 
 @pytest.mark.parametrize(
-    ("point", "landed"), [(WRITE_BEFORE_COMMIT, False), (WRITE_AFTER_COMMIT, True)]
+    ("point", "landed"),
+    [(WRITE_BEFORE_DATA_FILES, False), (WRITE_AFTER_DATA_FILES, False), (WRITE_AFTER_COMMIT, True)],
 )
 def test_writer_killed_at_a_failpoint(store_kwargs, point, landed) -> None:
     store = mxl.LakeStore(**store_kwargs)

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from metaxy_lake.arrowtypes import normalize
 from metaxy_lake.errors import CommitConflictError
+from metaxy_lake.failpoints import WRITE_AFTER_DATA_FILES, failpoint
 from metaxy_lake.storage import StorageConfig
 
 AsOf = int | dt.datetime
@@ -115,9 +116,23 @@ class LakeTable(ABC):
     def file_count(self) -> int:
         """How many data files this version reads (compaction lowers it)."""
 
-    @abstractmethod
     def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
-        """Append rows in one commit carrying ``metadata``; return the new version."""
+        """Append rows in one commit carrying ``metadata``; return the new version.
+
+        Two phases: the data files are written first (invisible to readers), then one
+        commit adds them. A writer killed between the two leaves the table as it was.
+        """
+        staged = self.stage(data)
+        failpoint(WRITE_AFTER_DATA_FILES)
+        return self.commit(staged, metadata)
+
+    @abstractmethod
+    def stage(self, data: pa.Table) -> Any:
+        """Write ``data`` as data files that no commit references yet."""
+
+    @abstractmethod
+    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
+        """Commit staged data files (retrying conflicts); return the new version."""
 
     @abstractmethod
     def add_columns(self, fields: Sequence[pa.Field]) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Field, write_deltalake
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Field
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.transaction import AddAction
 
 from metaxy_lake.errors import TimeTravelError
 from metaxy_lake.formats.base import (
@@ -25,7 +30,10 @@ from metaxy_lake.formats.base import (
     retry_commit,
 )
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
-from metaxy_lake.storage import object_store_options
+from metaxy_lake.storage import StorageConfig, object_store_options, pyarrow_filesystem
+
+ROW_GROUP_ROWS = 128 * 1024
+"""Bounded row groups let row-group statistics prune scans."""
 
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
@@ -61,10 +69,17 @@ def _version_at(table: DeltaTable, as_of: AsOf) -> int:
 class DeltaLakeTable(LakeTable):
     """A Delta table opened at one version."""
 
-    def __init__(self, ref: TableRef, table: DeltaTable, options: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        ref: TableRef,
+        table: DeltaTable,
+        options: dict[str, str] | None,
+        storage: StorageConfig,
+    ) -> None:
         self.ref = ref
         self._table = table
         self._options = options
+        self._storage = storage
 
     @property
     def version(self) -> int:
@@ -103,20 +118,31 @@ class DeltaLakeTable(LakeTable):
                     return record.version
         return self.version
 
-    def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
-        """Append in one commit carrying ``metadata``; conflicts are retried until a deadline.
+    def stage(self, data: pa.Table) -> AddAction:
+        """Write one Parquet data file that no commit references yet."""
+        name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+        filesystem, base = pyarrow_filesystem(self.ref.uri, self._storage)
+        path = f"{base.rstrip('/')}/{name}"
+        pq.write_table(
+            data, path, filesystem=filesystem, compression="zstd", row_group_size=ROW_GROUP_ROWS
+        )
+        size = filesystem.get_file_info(path).size
+        stats = json.dumps({"numRecords": data.num_rows})
+        return AddAction(name, size, {}, int(time.time() * 1000), True, stats)
+
+    def commit(self, staged: AddAction, metadata: Mapping[str, str]) -> int:
+        """Commit the staged file in one commit carrying ``metadata`` in its commitInfo.
 
         delta-rs retries plain append races itself but gives up on others (a concurrent
         table creation changes the metadata): those are retried here on a fresh snapshot.
         """
 
         def attempt() -> None:
-            write_deltalake(
-                self._table,
-                data,
+            self._table.create_write_transaction(
+                [staged],
                 mode="append",
+                schema=self._table.schema(),
                 commit_properties=_commit(metadata),
-                storage_options=self._options,
             )
 
         def conflict(exc: Exception) -> bool:
@@ -212,7 +238,7 @@ class DeltaFormat(TableFormat):
                     f"table {ref.uri} has no version as of {as_of} (before it existed, or "
                     f"expired): {exc}"
                 ) from exc
-        return DeltaLakeTable(ref, table, options)
+        return DeltaLakeTable(ref, table, options, self.storage)
 
     def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
         """Create the table with its properties; a concurrent creator's table is reused."""

@@ -134,10 +134,24 @@ class IcebergTable(LakeTable):
         self._snapshot_id = snapshot.snapshot_id if snapshot is not None else None
         return self._snapshot_id
 
-    def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
-        """Append one snapshot whose summary carries ``metadata``."""
+    def stage(self, data: pa.Table) -> Any:
+        """Write Parquet data files for the current schema."""
+        table = self._table.refresh()
+        return list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io))
+
+    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
+        """Fast-append the staged files in one snapshot whose summary carries ``metadata``."""
         props = dict(metadata)
-        version = self._commit(lambda t: t.append(data, snapshot_properties=props), "append")
+
+        def add(table: Table) -> None:
+            with (
+                table.transaction() as tx,
+                tx.update_snapshot(snapshot_properties=props).fast_append() as append,
+            ):
+                for data_file in staged:
+                    append.append_data_file(data_file)
+
+        version = self._commit(add, "append")
         assert version is not None
         return version
 

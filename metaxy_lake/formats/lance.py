@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import lance
 import pyarrow as pa
+from lance.fragment import write_fragments
 
 from metaxy_lake.errors import TimeTravelError
 from metaxy_lake.formats.base import (
@@ -79,16 +80,22 @@ class LanceTable(LakeTable):
     def _reload(self) -> None:
         self._dataset = lance.dataset(self.ref.uri, storage_options=self._options)
 
-    def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
-        """Append in one transaction carrying ``metadata``; conflicts are retried."""
+    def stage(self, data: pa.Table) -> Any:
+        """Write fragments that no version references yet."""
+        return write_fragments(data, self.ref.uri, storage_options=self._options)
+
+    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
+        """Commit the staged fragments in one transaction carrying ``metadata``."""
 
         def attempt() -> Any:
-            return lance.write_dataset(
-                data,
-                self.ref.uri,
-                mode="append",
-                storage_options=self._options,
+            self._reload()
+            transaction = lance.Transaction(
+                read_version=self._dataset.version,
+                operation=lance.LanceOperation.Append(staged),
                 transaction_properties=dict(metadata),
+            )
+            return lance.LanceDataset.commit(
+                self.ref.uri, transaction, storage_options=self._options
             )
 
         self._dataset = retry_commit(attempt, _is_conflict, what=f"append to {self.ref.name}")

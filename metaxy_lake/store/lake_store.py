@@ -33,7 +33,7 @@ from metaxy_lake.errors import (
     UndeclaredColumnError,
     UnknownFeatureError,
 )
-from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_COMMIT, failpoint
+from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_DATA_FILES, failpoint
 from metaxy_lake.formats import AsOf, LakeTable, TableRef, load_format
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.ids import new_write_id, now_utc
@@ -260,7 +260,7 @@ class LakeStore:
             info = CommitInfo(
                 write_id, "write", stamp.feature_version, stamp.snapshot_version, len(rows)
             )
-            failpoint(WRITE_BEFORE_COMMIT)
+            failpoint(WRITE_BEFORE_DATA_FILES)
             try:
                 version = table.append(rows, info.to_metadata())
             except CommitConflictError:
