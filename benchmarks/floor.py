@@ -1,0 +1,166 @@
+"""The floor: the increment of the benchmark graphs as hand-written DuckDB SQL.
+
+It does the work ``resolve_update`` does on the same files (list the files, read them,
+keep live rows, hash with the recipe of DESIGN section 3, compare with the leaf, fetch
+new, stale and orphaned rows to Arrow), written by hand for one graph, with nothing a
+general engine needs: no validation, no filters, no shards, no schema evolution. It
+imports nothing from metaxy_lake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+CODE = "__metaxy_initial__"
+"""The default code version of every benchmark field."""
+LENGTH = 16
+"""The default hash length."""
+
+LIVE = (
+    "QUALIFY row_number() OVER (PARTITION BY sample_uid "
+    "ORDER BY metaxy_created_at DESC, metaxy_write_id DESC) = 1"
+)
+
+
+def _h(text: str) -> str:
+    return f"left(md5({text}), {LENGTH})"
+
+
+SIMPLE = f"""
+WITH video AS (
+    SELECT sample_uid, path, metaxy_data_version_by_field AS dv, metaxy_data_version AS sdv,
+           metaxy_deleted_at IS NULL AS live
+    FROM {{video}} {LIVE}
+), expected AS (
+    SELECT sample_uid, path, sdv,
+           {_h(f"'caption|{CODE}|bench/video.audio|' || dv['audio'] || "
+               "'|bench/video.frames|' || dv['frames']")} AS p_caption
+    FROM video WHERE live
+), target AS (
+    SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
+           metaxy_deleted_at IS NULL AS live
+    FROM {{caption}} {LIVE}
+), joined AS (
+    SELECT *, {_h("p_caption")} AS prov
+    FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
+)
+SELECT sample_uid, path,
+       MAP(['caption'], [p_caption]) AS metaxy_provenance_by_field, prov AS metaxy_provenance,
+       MAP(['caption'], [p_caption]) AS metaxy_data_version_by_field,
+       prov AS metaxy_data_version, MAP(['bench/video'], [sdv]) AS metaxy_upstream,
+       CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
+       END AS kind,
+       list_filter([CASE WHEN p_caption IS DISTINCT FROM t_pbf['caption'] THEN 'caption' END],
+                   lambda x: x IS NOT NULL) AS metaxy_changed_fields
+FROM joined WHERE prov IS DISTINCT FROM t_prov
+"""
+
+_ROOT_FIELDS = ("audio", "embedding", "frames", "optical_flow")  # sorted
+_SUMMARY = " || '|' || ".join(
+    f"'bench/{side}.{f}|' || {side[0]}dv['{f}']"
+    for side in ("left", "right")
+    for f in _ROOT_FIELDS
+)
+
+WIDE = f"""
+WITH l AS (
+    SELECT sample_uid, left_path, metaxy_data_version_by_field AS ldv,
+           metaxy_data_version AS lsdv, metaxy_deleted_at IS NULL AS live
+    FROM {{left}} {LIVE}
+), r AS (
+    SELECT sample_uid, right_path, metaxy_data_version_by_field AS rdv,
+           metaxy_data_version AS rsdv, metaxy_deleted_at IS NULL AS live
+    FROM {{right}} {LIVE}
+), expected AS (
+    SELECT sample_uid, left_path, right_path, lsdv, rsdv,
+           {_h(f"'audio|{CODE}|bench/left.audio|' || ldv['audio'] || "
+               "'|bench/right.audio|' || rdv['audio']")} AS p_audio,
+           {_h(f"'summary|{CODE}|' || {_SUMMARY}")} AS p_summary
+    FROM (SELECT * FROM l WHERE live) JOIN (SELECT * FROM r WHERE live) USING (sample_uid)
+), target AS (
+    SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
+           metaxy_deleted_at IS NULL AS live
+    FROM {{fused}} {LIVE}
+), joined AS (
+    SELECT *, {_h("p_audio || '|' || p_summary")} AS prov
+    FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
+)
+SELECT sample_uid, left_path, right_path,
+       MAP(['audio', 'summary'], [p_audio, p_summary]) AS metaxy_provenance_by_field,
+       prov AS metaxy_provenance,
+       MAP(['audio', 'summary'], [p_audio, p_summary]) AS metaxy_data_version_by_field,
+       prov AS metaxy_data_version,
+       MAP(['bench/left', 'bench/right'], [lsdv, rsdv]) AS metaxy_upstream,
+       CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
+       END AS kind,
+       list_filter([CASE WHEN p_audio IS DISTINCT FROM t_pbf['audio'] THEN 'audio' END,
+                    CASE WHEN p_summary IS DISTINCT FROM t_pbf['summary'] THEN 'summary' END],
+                   lambda x: x IS NOT NULL) AS metaxy_changed_fields
+FROM joined WHERE prov IS DISTINCT FROM t_prov
+"""
+
+QUERIES = {"simple": SIMPLE, "wide": WIDE}
+TABLES = {
+    "simple": {"video": "bench__video", "caption": "bench__caption"},
+    "wide": {"left": "bench__left", "right": "bench__right", "fused": "bench__fused"},
+}
+EMPTY_TARGET = (
+    "(SELECT NULL::VARCHAR AS sample_uid, NULL::VARCHAR AS metaxy_provenance, "
+    "NULL::MAP(VARCHAR, VARCHAR) AS metaxy_provenance_by_field, "
+    "NULL::TIMESTAMPTZ AS metaxy_created_at, NULL::VARCHAR AS metaxy_write_id, "
+    "NULL::TIMESTAMPTZ AS metaxy_deleted_at WHERE false)"
+)
+
+
+def _source(con: duckdb.DuckDBPyConnection, fmt: str, root: Path, name: str) -> str | None:
+    """SQL reading one table's current rows, or None if the table does not exist."""
+    uri = root / "features" / name
+    if fmt == "delta":
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            files = DeltaTable(str(uri)).file_uris()
+        except TableNotFoundError:
+            return None
+        return f"read_parquet({files!r})"
+    if fmt == "iceberg":
+        from pyiceberg.catalog import load_catalog
+        from pyiceberg.exceptions import NoSuchTableError
+
+        catalog = load_catalog(
+            "floor", type="sql", uri=f"sqlite:///{root / '_catalog' / 'iceberg.db'}"
+        )
+        try:
+            table = catalog.load_table(("metaxy", name))
+        except NoSuchTableError:
+            return None
+        return f"read_parquet({[t.file.file_path for t in table.scan().plan_files()]!r})"
+    if fmt == "lance":
+        import lance
+
+        if not uri.exists():
+            return None
+        con.register(name, lance.dataset(str(uri)))
+        return name
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def run(graph: str, fmt: str, root: Path) -> dict[str, pa.Table]:
+    """The increment of ``graph``'s leaf in the store at ``root``: new, stale, orphaned."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    sources = {
+        alias: _source(con, fmt, root, name) or EMPTY_TARGET
+        for alias, name in TABLES[graph].items()
+    }
+    result = con.sql(QUERIES[graph].format(**sources)).to_arrow_table()
+    kinds = result.column("kind")
+    return {
+        kind: result.filter(pc.equal(kinds, kind)).drop_columns(["kind"])
+        for kind in ("new", "stale", "orphaned")
+    }

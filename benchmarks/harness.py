@@ -1,0 +1,63 @@
+"""What every benchmark shares: fresh child processes, their reports, medians, sizes.
+
+A child is this interpreter running a benchmark script with ``--child``; it prints one
+JSON object as its last line of output. Timings start after the child's imports.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+SUFFIXES = {"k": 1_000, "M": 1_000_000}
+
+
+def parse_size(text: str) -> int:
+    """``10k`` → 10000, ``1M`` → 1000000, ``2500`` → 2500."""
+    if text[-1] in SUFFIXES:
+        return int(float(text[:-1]) * SUFFIXES[text[-1]])
+    return int(text)
+
+
+def size_label(n: int) -> str:
+    """The inverse of ``parse_size`` for round numbers."""
+    for suffix, scale in sorted(SUFFIXES.items(), key=lambda s: -s[1]):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale}{suffix}"
+    return str(n)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def report(**values: Any) -> None:
+    """A child's last line: its measurements, with its peak RSS."""
+    print(json.dumps({**values, "peak_rss": peak_rss_bytes()}), flush=True)
+
+
+def child(script: str, args: Sequence[str]) -> dict[str, Any]:
+    """Run ``script --child args...`` in a fresh interpreter; return its report."""
+    done = subprocess.run(
+        [sys.executable, script, "--child", *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"child {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def median_of(runs: Sequence[dict[str, Any]], key: str) -> float:
+    """The median of one measurement over rounds."""
+    return float(statistics.median(r[key] for r in runs))
+
+
+def gib(n: float) -> str:
+    """Bytes as GiB text."""
+    return f"{n / 2**30:.2f}"

@@ -1,0 +1,168 @@
+"""resolve_update against the hand-written floor (DESIGN section 13).
+
+For each format, graph, size and phase: seed a store in a fresh process, then run, in
+alternating fresh processes, ``open store + resolve_update + collect new and stale to
+Arrow`` and the floor query of ``floor.py`` on the same files, timed from after the
+imports. Prints medians, peak RSS and our time as a ratio of the floor, checks that both
+found the same rows, and can write JSON.
+
+    python benchmarks/resolve.py                      # Delta, both graphs, 10k-1M
+    python benchmarks/resolve.py --10m --graphs simple --phases new,stale
+    python benchmarks/resolve.py --formats delta,iceberg,lance --sizes 100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import harness
+
+PHASES = ("new", "stale", "stale1")
+TARGET_RATIO = 1.3
+
+
+def _digest(tables: dict[str, Any]) -> dict[str, list[int]]:
+    """Row count and an order-free fingerprint of the new and stale rows."""
+    import duckdb
+
+    con = duckdb.connect()
+    out = {}
+    for kind in ("new", "stale"):
+        con.register("rows", tables[kind])
+        changed = "metaxy_changed_fields::VARCHAR" if kind == "stale" else "''"
+        row = con.execute(
+            "SELECT count(*), coalesce(bit_xor(hash(sample_uid, metaxy_provenance, "
+            "metaxy_data_version, metaxy_provenance_by_field::VARCHAR, "
+            f"metaxy_upstream::VARCHAR, {changed})), 0) FROM rows"
+        ).fetchall()[0]
+        out[kind] = [int(row[0]), int(row[1])]
+    out["orphaned"] = [tables["orphaned"].num_rows, 0]
+    return out
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """One measurement in this (fresh) process."""
+    import graphs
+
+    root = Path(args.root)
+    if args.child == "seed":
+        from metaxy_lake import LakeStore
+
+        bench = graphs.build(args.graph)
+        graphs.seed(LakeStore(root, format=args.format), bench, args.n, args.phase)
+        harness.report()
+    elif args.child == "ours":
+        from metaxy_lake import LakeStore
+
+        bench = graphs.build(args.graph)
+        start = time.perf_counter()
+        increment = LakeStore(root, format=args.format).resolve_update(bench.leaf)
+        tables = {
+            "new": increment.new.collect().to_arrow(),
+            "stale": increment.stale.collect().to_arrow(),
+            "orphaned": increment.orphaned.collect().to_arrow(),
+        }
+        seconds = time.perf_counter() - start
+        harness.report(seconds=seconds, digest=_digest(tables))
+    elif args.child == "floor":
+        import floor
+
+        start = time.perf_counter()
+        tables = floor.run(args.graph, args.format, root)
+        seconds = time.perf_counter() - start
+        harness.report(seconds=seconds, digest=_digest(tables))
+
+
+def measure(fmt: str, graph: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
+    """Seed one case, then time ours and the floor in alternating fresh processes."""
+    with tempfile.TemporaryDirectory(prefix="mxl-bench-") as tmp:
+        case = ["--format", fmt, "--graph", graph, "--n", str(n), "--phase", phase]
+        case += ["--root", tmp]
+        started = time.perf_counter()
+        harness.child(__file__, ["seed", *case])
+        seeded = time.perf_counter() - started
+        ours, floor = [], []
+        for _ in range(rounds):
+            ours.append(harness.child(__file__, ["ours", *case]))
+            floor.append(harness.child(__file__, ["floor", *case]))
+    same = all(r["digest"] == floor[0]["digest"] for r in ours + floor)
+    ours_s = harness.median_of(ours, "seconds")
+    floor_s = harness.median_of(floor, "seconds")
+    return {
+        "format": fmt,
+        "graph": graph,
+        "n": n,
+        "phase": phase,
+        "ours_s": ours_s,
+        "floor_s": floor_s,
+        "ratio": ours_s / floor_s,
+        "ours_peak_rss": max(r["peak_rss"] for r in ours),
+        "floor_peak_rss": max(r["peak_rss"] for r in floor),
+        "new": ours[0]["digest"]["new"][0],
+        "stale": ours[0]["digest"]["stale"][0],
+        "same_rows": same,
+        "seed_s": seeded,
+        "rounds": rounds,
+    }
+
+
+HEADER = (
+    f"{'format':7} {'graph':6} {'N':>5} {'phase':6} {'ours s':>7} {'floor s':>7} "
+    f"{'ratio':>6} {'RSS GiB':>7} {'floor':>6} {'new':>8} {'stale':>8}  same"
+)
+
+
+def line(r: dict[str, Any]) -> str:
+    """One result as a table row."""
+    return (
+        f"{r['format']:7} {r['graph']:6} {harness.size_label(r['n']):>5} {r['phase']:6} "
+        f"{r['ours_s']:7.2f} {r['floor_s']:7.2f} {r['ratio']:5.2f}x "
+        f"{harness.gib(r['ours_peak_rss']):>7} {harness.gib(r['floor_peak_rss']):>6} "
+        f"{r['new']:8d} {r['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--formats", default="delta")
+    parser.add_argument("--graphs", default="simple,wide")
+    parser.add_argument("--sizes", default="10k,100k,1M")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    parser.add_argument("--10m", dest="ten_m", action="store_true", help="also run 10M")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", choices=["seed", "ours", "floor"], help=argparse.SUPPRESS)
+    for hidden in ("--format", "--graph", "--phase", "--root"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return
+
+    sizes = [harness.parse_size(s) for s in args.sizes.split(",")]
+    if args.ten_m:
+        sizes.append(10_000_000)
+    results = []
+    print(HEADER, flush=True)
+    for fmt in args.formats.split(","):
+        for graph in args.graphs.split(","):
+            for n in sizes:
+                for phase in args.phases.split(","):
+                    result = measure(fmt, graph, n, phase, args.rounds)
+                    results.append(result)
+                    print(line(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if not all(r["same_rows"] for r in results):
+        sys.exit("ours and the floor found different rows")
+
+
+if __name__ == "__main__":
+    main()
