@@ -37,8 +37,12 @@ WITH video AS (
     FROM {{video}} {LIVE}
 ), expected AS (
     SELECT sample_uid, path, sdv,
-           {_h(f"'caption|{CODE}|bench/video.audio|' || dv['audio'] || "
-               "'|bench/video.frames|' || dv['frames']")} AS p_caption
+           {
+    _h(
+        f"'caption|{CODE}|bench/video.audio|' || dv['audio'] || "
+        "'|bench/video.frames|' || dv['frames']"
+    )
+} AS p_caption
     FROM video WHERE live
 ), target AS (
     SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
@@ -61,9 +65,7 @@ FROM joined WHERE prov IS DISTINCT FROM t_prov
 
 _ROOT_FIELDS = ("audio", "embedding", "frames", "optical_flow")  # sorted
 _SUMMARY = " || '|' || ".join(
-    f"'bench/{side}.{f}|' || {side[0]}dv['{f}']"
-    for side in ("left", "right")
-    for f in _ROOT_FIELDS
+    f"'bench/{side}.{f}|' || {side[0]}dv['{f}']" for side in ("left", "right") for f in _ROOT_FIELDS
 )
 
 WIDE = f"""
@@ -77,8 +79,9 @@ WITH l AS (
     FROM {{right}} {LIVE}
 ), expected AS (
     SELECT sample_uid, left_path, right_path, lsdv, rsdv,
-           {_h(f"'audio|{CODE}|bench/left.audio|' || ldv['audio'] || "
-               "'|bench/right.audio|' || rdv['audio']")} AS p_audio,
+           {
+    _h(f"'audio|{CODE}|bench/left.audio|' || ldv['audio'] || '|bench/right.audio|' || rdv['audio']")
+} AS p_audio,
            {_h(f"'summary|{CODE}|' || {_SUMMARY}")} AS p_summary
     FROM (SELECT * FROM l WHERE live) JOIN (SELECT * FROM r WHERE live) USING (sample_uid)
 ), target AS (

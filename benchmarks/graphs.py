@@ -123,7 +123,8 @@ def seed(store: LakeStore, bench: BenchGraph, n: int, phase: str) -> None:
     for index in range(shards):
         todo = store.resolve_update(bench.leaf, shard=(index, shards) if shards > 1 else None)
         rows = todo.new.collect().to_arrow()
-        store.write(bench.leaf, rows.append_column("dim", pa.repeat(pa.scalar(512, pa.int64()), len(rows))))
+        dim = pa.repeat(pa.scalar(512, pa.int64()), len(rows))
+        store.write(bench.leaf, rows.append_column("dim", dim))
     every = {"stale": 10, "stale1": 100}[phase]
     first = bench.roots[0]
     store.write(first.feature, root_rows(first, 0, n, step=every, salt="v2"))

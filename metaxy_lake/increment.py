@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import duckdb
 import narwhals as nw
-import pyarrow as pa
 
 from metaxy_lake.keys import FeatureKey
 
@@ -25,13 +24,13 @@ class Increment:
     """
 
     feature: FeatureKey
-    _con: duckdb.DuckDBPyConnection
-    _new: pa.Table
-    _stale: pa.Table
-    _orphaned: pa.Table
+    _new: duckdb.DuckDBPyRelation
+    _stale: duckdb.DuckDBPyRelation
+    _orphaned: duckdb.DuckDBPyRelation
+    _counts: dict[str, int]
 
-    def _frame(self, table: pa.Table) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
-        return nw.from_native(self._con.from_arrow(table))
+    def _frame(self, rows: duckdb.DuckDBPyRelation) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+        return nw.from_native(rows)
 
     @property
     def new(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
@@ -50,11 +49,7 @@ class Increment:
 
     def counts(self) -> dict[str, int]:
         """Number of new, stale and orphaned samples."""
-        return {
-            "new": self._new.num_rows,
-            "stale": self._stale.num_rows,
-            "orphaned": self._orphaned.num_rows,
-        }
+        return dict(self._counts)
 
     @property
     def is_empty(self) -> bool:

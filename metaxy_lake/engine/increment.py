@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from metaxy_lake.definition import FeatureDefinition, ResolvedDep
 from metaxy_lake.engine.recipe import HashSettings, field_provenance, map_value, sample_hash
@@ -23,6 +21,7 @@ from metaxy_lake.engine.relations import (
     Relation,
     in_shard,
     latest,
+    materialize,
     narwhals_filter,
     narwhals_flag,
     query,
@@ -47,6 +46,8 @@ _SCOPE = "_mxl_scope"
 _PREDICATE = "_mxl_pred"
 _T_PROVENANCE = "_mxl_t_prov"
 _T_BY_FIELD = "_mxl_t_pbf"
+_ROWS_TABLE = "_mxl_increment"
+_ORPHANS_TABLE = "_mxl_orphaned"
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,17 @@ class UpstreamInput:
     filters: Sequence[Any]
 
 
-@dataclass(frozen=True)
-class IncrementTables:
-    """The materialised increment."""
+KINDS = ("new", "stale", "orphaned")
 
-    new: pa.Table
-    stale: pa.Table
-    orphaned: pa.Table
+
+@dataclass(frozen=True)
+class IncrementRelations:
+    """The materialised increment: relations over temporary tables, and row counts."""
+
+    new: Relation
+    stale: Relation
+    orphaned: Relation
+    counts: dict[str, int]
 
 
 def _carried(definition: FeatureDefinition) -> list[str]:
@@ -191,8 +196,11 @@ def compare(
     scope_filters: Sequence[Any],
     predicates: Sequence[Any],
     shard: tuple[int, int] | None,
-) -> IncrementTables:
+) -> IncrementRelations:
     """Join expected rows with the target's live rows once and split the result.
+
+    The joined rows that need work are computed once, into a temporary table of ``con``
+    (a session of this increment's own, which every relation here must belong to).
 
     Target rows outside ``scope_filters`` are never reported; a stored row matching a
     staleness predicate is stale even when its provenance is current.
@@ -220,22 +228,30 @@ def compare(
         f"SELECT * FROM (SELECT * EXCLUDE ({helpers}), {kind} AS {_KIND}, "
         f"{_changed_fields(definition.field_names)} AS {ident(CHANGED_FIELDS)} FROM {SRC}) "
         f"WHERE {_KIND} IS NOT NULL",
-    ).to_arrow_table()
+    )
+    rows = materialize(con, result, _ROWS_TABLE)
+    counts = dict.fromkeys(KINDS, 0)
+    found = con.execute(f"SELECT {_KIND}, count(*) FROM {_ROWS_TABLE} GROUP BY ALL").fetchall()
+    counts.update(found)
 
-    kinds = result.column(_KIND)
+    def of_kind(name: str, columns: Sequence[str]) -> Relation:
+        return rows.filter(f"{_KIND} = {lit(name)}").project(idents(columns))
+
     columns = list(expected.columns)
-    new = result.filter(pc.equal(kinds, "new")).select(columns)
-    stale = result.filter(pc.equal(kinds, "stale")).select([*columns, CHANGED_FIELDS])
-    orphan_ids = result.filter(pc.equal(kinds, "orphaned")).select(ids)
-    if orphan_ids.num_rows:
-        orphaned = live.join(con.from_arrow(orphan_ids), ids, how="semi").to_arrow_table()
+    if counts["orphaned"]:
+        orphan_rows = live.join(of_kind("orphaned", ids), ids, how="semi")
     else:
-        orphaned = live.limit(0).to_arrow_table()
-    return IncrementTables(new=new, stale=stale, orphaned=orphaned)
+        orphan_rows = live.limit(0)
+    return IncrementRelations(
+        new=of_kind("new", columns),
+        stale=of_kind("stale", [*columns, CHANGED_FIELDS]),
+        orphaned=materialize(con, orphan_rows, _ORPHANS_TABLE),
+        counts=counts,
+    )
 
 
 __all__ = [
-    "IncrementTables",
+    "IncrementRelations",
     "UpstreamInput",
     "compare",
     "expected_from_samples",

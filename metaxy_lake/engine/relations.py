@@ -1,7 +1,9 @@
 """DuckDB relations over lake tables: scans, live rows, filters and shards.
 
-Everything here composes lazy ``DuckDBPyRelation`` objects: no named views are created,
-so a relation stays valid for as long as the caller holds it.
+Everything here composes lazy ``DuckDBPyRelation`` objects and leaves no named view
+behind, so a relation stays valid for as long as the caller holds it. ``materialize``
+keeps rows in a temporary table of a connection of their own (a ``session``): it lives
+exactly as long as some relation over it does.
 """
 
 from __future__ import annotations
@@ -31,11 +33,32 @@ def query(rel: Relation, sql: str) -> Relation:
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the session settings the engine relies on."""
+    """A DuckDB connection with the settings the engine relies on."""
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
     con.execute("SET parquet_metadata_cache = true")
-    return con
+    return session(con)
+
+
+def session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new connection to ``con``'s database (same filesystems, own temporary tables)."""
+    out = con.cursor()
+    out.execute("SET TimeZone = 'UTC'")
+    return out
+
+
+def materialize(con: duckdb.DuckDBPyConnection, rel: Relation, name: str) -> Relation:
+    """Compute ``rel`` once into temporary table ``name`` of ``con``; a relation over it.
+
+    ``rel`` must belong to ``con``. The table is dropped with ``con``, which every
+    relation over it keeps alive.
+    """
+    view = f"{name}_source"
+    rel.create_view(view)
+    try:
+        con.execute(f"CREATE TEMP TABLE {ident(name)} AS FROM {ident(view)}")
+    finally:
+        con.execute(f"DROP VIEW {ident(view)}")
+    return con.table(name)
 
 
 def empty(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> Relation:

@@ -19,7 +19,14 @@ from metaxy_lake.engine import increment as inc
 from metaxy_lake.engine.filesystems import object_store_localizer
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.recipe import MISSING_UPSTREAM, HashSettings
-from metaxy_lake.engine.relations import Relation, connect, latest, narwhals_filter, scan
+from metaxy_lake.engine.relations import (
+    Relation,
+    connect,
+    latest,
+    narwhals_filter,
+    scan,
+    session,
+)
 from metaxy_lake.engine.sql import idents
 from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
 from metaxy_lake.errors import (
@@ -199,12 +206,16 @@ class LakeStore:
         return table
 
     def _rows(
-        self, table: LakeTable | None, definition: FeatureDefinition, id_types: Mapping[str, Any]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: LakeTable | None,
+        definition: FeatureDefinition,
+        id_types: Mapping[str, Any],
     ) -> Relation:
         if table is None:
             schema = table_schema(definition.id_columns, id_types, definition.user_columns)
-            return scan(self._con, None, schema)
-        return scan(self._con, table.scan(), table.schema, self._localize)
+            return scan(con, None, schema)
+        return scan(con, table.scan(), table.schema, self._localize)
 
     def _check_writable(self, action: str) -> None:
         if self.read_only:
@@ -303,7 +314,7 @@ class LakeStore:
         """
         definition, graph = self._resolve(feature)
         table = self._open(definition, self._settings(graph), parse_as_of(as_of))
-        rows = self._rows(table, definition, stored_id_types(table, definition))
+        rows = self._rows(self._con, table, definition, stored_id_types(table, definition))
         if not include_history:
             rows = latest(rows, definition.id_columns, include_deleted=include_deleted)
         rows = narwhals_filter(rows, _exprs(filters))
@@ -341,7 +352,7 @@ class LakeStore:
         table = self._open(definition, settings)
         if table is None:
             return WriteResult(write_id, None, 0)
-        rows = self._rows(table, definition, {})
+        rows = self._rows(self._con, table, definition, {})
         matched = narwhals_filter(
             latest(rows, definition.id_columns, include_deleted=not soft), _exprs(filters)
         )
@@ -429,15 +440,16 @@ class LakeStore:
         if shard is not None and not (0 <= shard[0] < shard[1]):
             raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
 
+        con = session(self._con)  # the increment's temporary tables live and die with it
         target = self._open(definition, settings)
         id_types = stored_id_types(target, definition)
         if definition.is_root:
             if samples is None:  # a root has nothing to resolve without its current samples
                 target = None
-                samples = self._rows(None, definition, id_types).to_arrow_table()
-            checked = prepare_samples(self._con, definition, to_arrow(samples), id_types)
+                samples = self._rows(con, None, definition, id_types).to_arrow_table()
+            checked = prepare_samples(con, definition, to_arrow(samples), id_types)
             expected = inc.expected_from_samples(
-                definition, self._con.from_arrow(checked), settings, global_exprs, shard
+                definition, con.from_arrow(checked), settings, global_exprs, shard
             )
             id_types = {c: checked.schema.field(c).type for c in definition.id_columns}
         else:
@@ -450,15 +462,15 @@ class LakeStore:
                         dep.id_columns[s]: t for s, t in stored_id_types(dep_table, dep_def).items()
                     }
                 dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
-                rows = self._rows(dep_table, dep_def, dep_types)
+                rows = self._rows(con, dep_table, dep_def, dep_types)
                 upstream.append(inc.UpstreamInput(dep, rows, per_feature.get(dep.key, [])))
             expected = inc.expected_from_upstream(
                 definition, upstream, settings, global_exprs, shard
             )
-        target_rows = self._rows(target, definition, id_types)
+        target_rows = self._rows(con, target, definition, id_types)
         try:
-            tables = inc.compare(
-                self._con,
+            found = inc.compare(
+                con,
                 definition,
                 expected,
                 target_rows,
@@ -471,7 +483,7 @@ class LakeStore:
                 detail = str(exc).split(MISSING_UPSTREAM, 1)[1]
                 raise MissingUpstreamValueError(detail) from exc
             raise
-        return Increment(definition.key, self._con, tables.new, tables.stale, tables.orphaned)
+        return Increment(definition.key, found.new, found.stale, found.orphaned, found.counts)
 
     def _filters_by_feature(
         self,
