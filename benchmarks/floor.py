@@ -48,19 +48,22 @@ WITH video AS (
     SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
            metaxy_deleted_at IS NULL AS live
     FROM {{caption}} {LIVE}
-), joined AS (
+), work AS (
     SELECT *, {_h("p_caption")} AS prov
     FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
+), picked AS (
+    SELECT *, MAP(['caption'], [p_caption]) AS pbf,
+           CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
+           END AS kind
+    FROM work WHERE prov IS DISTINCT FROM t_prov
 )
-SELECT sample_uid, path,
-       MAP(['caption'], [p_caption]) AS metaxy_provenance_by_field, prov AS metaxy_provenance,
-       MAP(['caption'], [p_caption]) AS metaxy_data_version_by_field,
-       prov AS metaxy_data_version, MAP(['bench/video'], [sdv]) AS metaxy_upstream,
-       CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
-       END AS kind,
-       list_filter([CASE WHEN p_caption IS DISTINCT FROM t_pbf['caption'] THEN 'caption' END],
-                   lambda x: x IS NOT NULL) AS metaxy_changed_fields
-FROM joined WHERE prov IS DISTINCT FROM t_prov
+SELECT sample_uid, path, pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
+       pbf AS metaxy_data_version_by_field, prov AS metaxy_data_version,
+       MAP(['bench/video'], [sdv]) AS metaxy_upstream, kind,
+       CASE WHEN kind = 'stale' THEN list_filter(
+           [CASE WHEN p_caption IS DISTINCT FROM t_pbf['caption'] THEN 'caption' END],
+           lambda x: x IS NOT NULL) END AS metaxy_changed_fields
+FROM picked
 """
 
 _ROOT_FIELDS = ("audio", "embedding", "frames", "optical_flow")  # sorted
@@ -88,22 +91,24 @@ WITH l AS (
     SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
            metaxy_deleted_at IS NULL AS live
     FROM {{fused}} {LIVE}
-), joined AS (
+), work AS (
     SELECT *, {_h("p_audio || '|' || p_summary")} AS prov
     FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
+), picked AS (
+    SELECT *, MAP(['audio', 'summary'], [p_audio, p_summary]) AS pbf,
+           CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
+           END AS kind
+    FROM work WHERE prov IS DISTINCT FROM t_prov
 )
 SELECT sample_uid, left_path, right_path,
-       MAP(['audio', 'summary'], [p_audio, p_summary]) AS metaxy_provenance_by_field,
-       prov AS metaxy_provenance,
-       MAP(['audio', 'summary'], [p_audio, p_summary]) AS metaxy_data_version_by_field,
-       prov AS metaxy_data_version,
-       MAP(['bench/left', 'bench/right'], [lsdv, rsdv]) AS metaxy_upstream,
-       CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
-       END AS kind,
-       list_filter([CASE WHEN p_audio IS DISTINCT FROM t_pbf['audio'] THEN 'audio' END,
-                    CASE WHEN p_summary IS DISTINCT FROM t_pbf['summary'] THEN 'summary' END],
-                   lambda x: x IS NOT NULL) AS metaxy_changed_fields
-FROM joined WHERE prov IS DISTINCT FROM t_prov
+       pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
+       pbf AS metaxy_data_version_by_field, prov AS metaxy_data_version,
+       MAP(['bench/left', 'bench/right'], [lsdv, rsdv]) AS metaxy_upstream, kind,
+       CASE WHEN kind = 'stale' THEN list_filter(
+           [CASE WHEN p_audio IS DISTINCT FROM t_pbf['audio'] THEN 'audio' END,
+            CASE WHEN p_summary IS DISTINCT FROM t_pbf['summary'] THEN 'summary' END],
+           lambda x: x IS NOT NULL) END AS metaxy_changed_fields
+FROM picked
 """
 
 QUERIES = {"simple": SIMPLE, "wide": WIDE}

@@ -18,8 +18,8 @@ from metaxy_lake import Feature, FeatureDep, FeatureGraph, FeatureSpec, LakeStor
 
 GRAPHS = ("simple", "wide")
 ID = "sample_uid"
-SHARD_ROWS = 1_000_000
-"""Rows per seeding commit (and per leaf shard): bounds the seeding's memory."""
+COMMIT_ROWS = 1_000_000
+"""Rows per seeding commit: bounds the seeding's memory."""
 
 
 @dataclass(frozen=True)
@@ -115,14 +115,13 @@ def seed(store: LakeStore, bench: BenchGraph, n: int, phase: str) -> None:
     new audio provenance, in one new root commit) or ``stale1`` (the same with 1%).
     """
     for root in bench.roots:
-        for start in range(0, n, SHARD_ROWS):
-            store.write(root.feature, root_rows(root, start, min(n, start + SHARD_ROWS)))
+        for start in range(0, n, COMMIT_ROWS):
+            store.write(root.feature, root_rows(root, start, min(n, start + COMMIT_ROWS)))
     if phase == "new":
         return
-    shards = max(1, n // SHARD_ROWS)
-    for index in range(shards):
-        todo = store.resolve_update(bench.leaf, shard=(index, shards) if shards > 1 else None)
-        rows = todo.new.collect().to_arrow()
+    todo = store.resolve_update(bench.leaf).new.collect().to_arrow()
+    for start in range(0, n, COMMIT_ROWS):
+        rows = todo.slice(start, COMMIT_ROWS)
         dim = pa.repeat(pa.scalar(512, pa.int64()), len(rows))
         store.write(bench.leaf, rows.append_column("dim", dim))
     every = {"stale": 10, "stale1": 100}[phase]

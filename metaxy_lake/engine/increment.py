@@ -109,13 +109,40 @@ def _upstream_relation(
     return renamed.project(", ".join(columns)), values
 
 
+@dataclass(frozen=True)
+class Expected:
+    """What the target should hold, kept lean until the rows that need work are known.
+
+    Attributes:
+        rows: The id columns, the carried (or root user) columns, ``metaxy_provenance``
+            and the columns ``finish`` and ``field_values`` read.
+        field_values: Field key → SQL (over ``rows``) for that field's expected provenance.
+        finish: Column → SQL (over ``rows``) for the system columns ``rows`` lacks, built
+            only for the rows that need work.
+        hidden: Columns of ``rows`` that the increment does not show.
+    """
+
+    rows: Relation
+    field_values: dict[str, str]
+    finish: dict[str, str]
+    hidden: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of new rows: ids, carried or user columns, then system columns."""
+        shown = [c for c in self.rows.columns if c not in self.hidden]
+        return [c for c in shown if c not in INCREMENT_SYSTEM_COLUMNS] + list(
+            INCREMENT_SYSTEM_COLUMNS
+        )
+
+
 def expected_from_upstream(
     definition: FeatureDefinition,
     upstream: Sequence[UpstreamInput],
     settings: HashSettings,
     global_filters: Sequence[Any],
     shard: tuple[int, int] | None,
-) -> Relation:
+) -> Expected:
     """What a non-root feature should hold: provenance from its deps' live rows."""
     joined: Relation | None = None
     values: dict[tuple[FeatureKey, FieldKey], str] = {}
@@ -127,29 +154,21 @@ def expected_from_upstream(
 
     fields = sorted(definition.fields, key=lambda f: str(f.key))
     aliases = {str(f.key): f"_mxl_fp{i}" for i, f in enumerate(fields)}
+    versions = [f"_mxl_d{i}_dv" for i in range(len(upstream))]
     inner = [ident(c) for c in definition.id_columns] + [ident(c) for c in _carried(definition)]
-    inner += [f"_mxl_d{i}_dv" for i in range(len(upstream))]
+    inner += versions
     inner += [
         f"{field_provenance(definition, f, lambda k, fk: ident(values[(k, fk)]), settings)} "
         f"AS {aliases[str(f.key)]}"
         for f in fields
     ]
     hashed = query(joined, f"SELECT {', '.join(inner)} FROM {SRC}")
-
-    by_field = string_map(aliases, aliases.values())
-    sample = sample_hash(aliases, settings)
-    upstream_map = string_map(
-        (str(s.dep.key) for s in upstream), (f"_mxl_d{i}_dv" for i in range(len(upstream)))
-    )
-    outer = [ident(c) for c in definition.id_columns] + [ident(c) for c in _carried(definition)]
-    outer += [
-        f"{by_field} AS {ident(PROVENANCE_BY_FIELD)}",
-        f"{sample} AS {ident(PROVENANCE)}",
-        f"{by_field} AS {ident(DATA_VERSION_BY_FIELD)}",
-        f"{sample} AS {ident(DATA_VERSION)}",
-        f"{upstream_map} AS {ident(UPSTREAM)}",
-    ]
-    return query(hashed, f"SELECT {', '.join(outer)} FROM {SRC}")
+    rows = hashed.project(f"*, {sample_hash(aliases, settings)} AS {ident(PROVENANCE)}")
+    finish = {
+        PROVENANCE_BY_FIELD: string_map(aliases, aliases.values()),
+        UPSTREAM: string_map((str(s.dep.key) for s in upstream), versions),
+    }
+    return Expected(rows, aliases, finish, hidden=(*aliases.values(), *versions))
 
 
 def expected_from_samples(
@@ -158,7 +177,7 @@ def expected_from_samples(
     settings: HashSettings,
     global_filters: Sequence[Any],
     shard: tuple[int, int] | None,
-) -> Relation:
+) -> Expected:
     """What a root feature should hold, given the complete current set of samples.
 
     ``samples`` carries the id columns, ``metaxy_provenance_by_field`` (a string map with
@@ -166,23 +185,18 @@ def expected_from_samples(
     """
     rel = in_shard(narwhals_filter(samples, global_filters), definition.id_columns, shard)
     values = {k: map_value(PROVENANCE_BY_FIELD, k) for k in definition.field_names}
-    sample = sample_hash(values, settings)
     keep = [c for c in rel.columns if c not in INCREMENT_SYSTEM_COLUMNS]
     columns = [ident(c) for c in keep] + [
         ident(PROVENANCE_BY_FIELD),
-        f"{sample} AS {ident(PROVENANCE)}",
-        f"{ident(PROVENANCE_BY_FIELD)} AS {ident(DATA_VERSION_BY_FIELD)}",
-        f"{sample} AS {ident(DATA_VERSION)}",
-        f"{string_map([], [])} AS {ident(UPSTREAM)}",
+        f"{sample_hash(values, settings)} AS {ident(PROVENANCE)}",
     ]
-    return rel.project(", ".join(columns))
+    return Expected(rel.project(", ".join(columns)), values, {UPSTREAM: string_map([], [])})
 
 
-def _changed_fields(fields: Sequence[str]) -> str:
+def _changed_fields(field_values: dict[str, str]) -> str:
     cases = [
-        f"CASE WHEN {map_value(PROVENANCE_BY_FIELD, f)} IS DISTINCT FROM "
-        f"{map_value(_T_BY_FIELD, f)} THEN {lit(f)} END"
-        for f in sorted(fields)
+        f"CASE WHEN {value} IS DISTINCT FROM {map_value(_T_BY_FIELD, f)} THEN {lit(f)} END"
+        for f, value in sorted(field_values.items())
     ]
     listed = f"[{', '.join(cases)}]::VARCHAR[]" if cases else string_list([])
     return f"list_filter({listed}, lambda x: x IS NOT NULL)"
@@ -191,7 +205,7 @@ def _changed_fields(fields: Sequence[str]) -> str:
 def compare(
     con: duckdb.DuckDBPyConnection,
     definition: FeatureDefinition,
-    expected: Relation,
+    expected: Expected,
     target_rows: Relation,
     scope_filters: Sequence[Any],
     predicates: Sequence[Any],
@@ -200,10 +214,10 @@ def compare(
     """Join expected rows with the target's live rows once and split the result.
 
     The joined rows that need work are computed once, into a temporary table of ``con``
-    (a session of this increment's own, which every relation here must belong to).
-
-    Target rows outside ``scope_filters`` are never reported; a stored row matching a
-    staleness predicate is stale even when its provenance is current.
+    (a session of this increment's own, which every relation here must belong to); their
+    maps and changed fields are built only then. Target rows outside ``scope_filters``
+    are never reported; a stored row matching a staleness predicate is stale even when
+    its provenance is current.
     """
     ids = list(definition.id_columns)
     live = in_shard(latest(target_rows, ids), ids, shard)
@@ -214,7 +228,7 @@ def compare(
         f"{ident(PROVENANCE_BY_FIELD)} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, "
         f"{_SCOPE}, {_PREDICATE}"
     )
-    joined = expected.project(f"*, true AS {_IN_EXPECTED}").join(target, ids, how="outer")
+    joined = expected.rows.project(f"*, true AS {_IN_EXPECTED}").join(target, ids, how="outer")
     kind = (
         f"CASE WHEN {_IN_TARGET} IS NULL THEN 'new' "
         f"WHEN NOT {_SCOPE} THEN NULL "
@@ -222,22 +236,30 @@ def compare(
         f"WHEN {ident(PROVENANCE)} IS DISTINCT FROM {_T_PROVENANCE} OR {_PREDICATE} "
         f"THEN 'stale' END"
     )
-    helpers = idents([_T_PROVENANCE, _IN_EXPECTED, _IN_TARGET, _SCOPE, _PREDICATE, _T_BY_FIELD])
-    result = query(
-        joined,
-        f"SELECT * FROM (SELECT * EXCLUDE ({helpers}), {kind} AS {_KIND}, "
-        f"{_changed_fields(definition.field_names)} AS {ident(CHANGED_FIELDS)} FROM {SRC}) "
-        f"WHERE {_KIND} IS NOT NULL",
+    needs_work = query(
+        joined, f"SELECT * FROM (SELECT *, {kind} AS {_KIND} FROM {SRC}) WHERE {_KIND} IS NOT NULL"
+    )
+    built = ", ".join(f"{sql} AS {ident(c)}" for c, sql in expected.finish.items())
+    changed = f"CASE WHEN {_KIND} = 'stale' THEN {_changed_fields(expected.field_values)} END"
+    finished = query(
+        needs_work, f"SELECT *, {built}, {changed} AS {ident(CHANGED_FIELDS)} FROM {SRC}"
+    )
+    columns = expected.columns
+    shown = [ident(c) for c in columns if c not in (DATA_VERSION_BY_FIELD, DATA_VERSION)]
+    result = finished.project(
+        ", ".join(shown)
+        + f", {ident(PROVENANCE_BY_FIELD)} AS {ident(DATA_VERSION_BY_FIELD)}"
+        + f", {ident(PROVENANCE)} AS {ident(DATA_VERSION)}"
+        + f", {ident(CHANGED_FIELDS)}, {_KIND}"
     )
     rows = materialize(con, result, _ROWS_TABLE)
     counts = dict.fromkeys(KINDS, 0)
     found = con.execute(f"SELECT {_KIND}, count(*) FROM {_ROWS_TABLE} GROUP BY ALL").fetchall()
     counts.update(found)
 
-    def of_kind(name: str, columns: Sequence[str]) -> Relation:
-        return rows.filter(f"{_KIND} = {lit(name)}").project(idents(columns))
+    def of_kind(name: str, names: Sequence[str]) -> Relation:
+        return rows.filter(f"{_KIND} = {lit(name)}").project(idents(names))
 
-    columns = list(expected.columns)
     if counts["orphaned"]:
         orphan_rows = live.join(of_kind("orphaned", ids), ids, how="semi")
     else:
@@ -251,6 +273,7 @@ def compare(
 
 
 __all__ = [
+    "Expected",
     "IncrementRelations",
     "UpstreamInput",
     "compare",
