@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 
 from metaxy_lake.definition import FeatureDefinition
@@ -24,6 +23,8 @@ from metaxy_lake.schema import (
     UPSTREAM,
     WRITE_ID,
 )
+
+_PROVENANCE = "_mxl_provenance"
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,8 @@ class Stamp:
 
 
 def stamp_rows(
-    con: duckdb.DuckDBPyConnection,
     definition: FeatureDefinition,
-    data: pa.Table,
+    data: Relation,
     settings: HashSettings,
     stamp: Stamp,
     schema: pa.Schema,
@@ -63,7 +63,7 @@ def stamp_rows(
     ``metaxy_data_version_by_field`` override.
     """
     fields = definition.field_names
-    has_override = DATA_VERSION_BY_FIELD in data.column_names
+    has_override = DATA_VERSION_BY_FIELD in data.columns
     data_versions = {
         f: (
             f"coalesce({map_value(DATA_VERSION_BY_FIELD, f)}, {map_value(PROVENANCE_BY_FIELD, f)})"
@@ -77,16 +77,23 @@ def stamp_rows(
         upstream = string_map([], [])
     else:
         provenance, upstream = ident(PROVENANCE), ident(UPSTREAM)
-    user = [n for n in schema.names if n in data.column_names and not n.startswith("metaxy_")]
+    if has_override:
+        by_field = string_map(fields, data_versions.values())
+        data_version = sample_hash(data_versions, settings)
+    else:  # the data versions are the provenance: reuse its map (and a root's hash)
+        by_field = ident(PROVENANCE_BY_FIELD)
+        data_version = _PROVENANCE if definition.is_root else sample_hash(data_versions, settings)
+    user = [n for n in schema.names if n in data.columns and not n.startswith("metaxy_")]
     items = [ident(c) for c in user] + [
         ident(PROVENANCE_BY_FIELD),
-        f"{provenance} AS {ident(PROVENANCE)}",
-        f"{string_map(fields, data_versions.values())} AS {ident(DATA_VERSION_BY_FIELD)}",
-        f"{sample_hash(data_versions, settings)} AS {ident(DATA_VERSION)}",
+        f"{_PROVENANCE} AS {ident(PROVENANCE)}",
+        f"{by_field} AS {ident(DATA_VERSION_BY_FIELD)}",
+        f"{data_version} AS {ident(DATA_VERSION)}",
         f"{upstream} AS {ident(UPSTREAM)}",
         *stamp.columns(deleted=False),
     ]
-    out = query(con.from_arrow(data), f"SELECT {', '.join(items)} FROM {SRC}")
+    hashed = data.project(f"*, {provenance} AS {_PROVENANCE}")
+    out = query(hashed, f"SELECT {', '.join(items)} FROM {SRC}")
     return conform(out.to_arrow_table(), schema)
 
 

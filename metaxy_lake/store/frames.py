@@ -12,12 +12,11 @@ from typing import Any
 import duckdb
 import narwhals as nw
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from metaxy_lake.arrowtypes import cast_lossless
 from metaxy_lake.definition import FeatureDefinition
-from metaxy_lake.engine.relations import SRC, query
-from metaxy_lake.engine.sql import ident, lit, string_list
+from metaxy_lake.engine.relations import SRC, Relation, materialize, query
+from metaxy_lake.engine.sql import ident, idents, lit, string_list
 from metaxy_lake.errors import (
     ColumnTypeError,
     DuplicateSampleError,
@@ -41,6 +40,7 @@ from metaxy_lake.schema import (
 )
 
 _STRING_MAP_SQL = "MAP(VARCHAR, VARCHAR)"
+_FRAME = "_mxl_frame"
 
 
 def to_arrow(frame: Any) -> pa.Table:
@@ -62,15 +62,12 @@ def to_arrow(frame: Any) -> pa.Table:
     return table
 
 
-def _sample(table: pa.Table, mask: pa.ChunkedArray, columns: Sequence[str]) -> str:
-    row = table.filter(mask).select(list(columns)).slice(0, 1).to_pylist()
-    return str(row[0]) if row else "?"
-
-
 def check_ids(
     key: object, table: pa.Table, id_columns: Sequence[str], id_types: Mapping[str, pa.DataType]
 ) -> pa.Table:
-    """Check id columns (present, typed, non-null, unique) and cast them to their types.
+    """Check id columns (present, typed, non-null) and cast them to their types.
+
+    Uniqueness is checked by ``normalize_system_columns``, in DuckDB.
 
     Args:
         key: The feature key, for messages.
@@ -97,14 +94,6 @@ def check_ids(
                 f"feature {key}: id column {name!r} holds {column.null_count} null(s)"
             )
         table = table.set_column(table.schema.get_field_index(name), name, column)
-    counts = table.group_by(list(id_columns)).aggregate([([], "count_all")])
-    dup = pc.greater(counts.column("count_all"), 1)
-    if pc.any(dup).as_py():
-        n = pc.sum(dup).as_py()
-        raise DuplicateSampleError(
-            f"feature {key}: {n} sample id(s) appear more than once in one frame, e.g. "
-            f"{_sample(counts, dup, id_columns)}"
-        )
     return table
 
 
@@ -130,16 +119,35 @@ def _string_map_sql(table: pa.Table, column: str, fields: Sequence[str], key: ob
     raise ColumnTypeError(f"feature {key}: {column} must be a map or a struct, not {type_}")
 
 
+def _check_unique(rel: Relation, key: object, id_columns: Sequence[str]) -> None:
+    ids = idents(id_columns)
+    found = query(
+        rel,
+        f"SELECT count(*) OVER (), * FROM (SELECT {ids} FROM {SRC} GROUP BY ALL "
+        f"HAVING count(*) > 1) LIMIT 1",
+    ).fetchall()
+    if found:
+        example = dict(zip(id_columns, found[0][1:], strict=True))
+        raise DuplicateSampleError(
+            f"feature {key}: {found[0][0]} sample id(s) appear more than once in one frame, "
+            f"e.g. {example}"
+        )
+
+
 def normalize_system_columns(
     con: duckdb.DuckDBPyConnection,
     definition: FeatureDefinition,
     table: pa.Table,
-) -> pa.Table:
+) -> Relation:
     """Turn the provenance-like columns into string maps and check them row by row.
 
-    Checks: ``metaxy_provenance_by_field`` keys equal the declared fields in every row and
-    its values are non-null; an override ``metaxy_data_version_by_field`` names only
-    declared fields; ``metaxy_provenance`` is non-null.
+    The frame is read into DuckDB once, into temporary table ``_mxl_frame`` of ``con``
+    (a session of the caller's own); the returned relation reads it.
+
+    Checks: sample ids are unique; ``metaxy_provenance_by_field`` keys equal the declared
+    fields in every row and its values are non-null; an override
+    ``metaxy_data_version_by_field`` names only declared fields; ``metaxy_provenance`` is
+    non-null.
     """
     key, fields = definition.key, definition.field_names
     sql: dict[str, str] = {c: ident(c) for c in table.column_names}
@@ -149,7 +157,8 @@ def normalize_system_columns(
     if PROVENANCE in table.column_names:
         sql[PROVENANCE] = f"CAST({ident(PROVENANCE)} AS VARCHAR)"
     select = ", ".join(f"{expr} AS {ident(name)}" for name, expr in sql.items())
-    rel = query(con.from_arrow(table), f"SELECT {select} FROM {SRC}")
+    rel = materialize(con, query(con.from_arrow(table), f"SELECT {select} FROM {SRC}"), _FRAME)
+    _check_unique(rel, key, definition.id_columns)
 
     pbf = ident(PROVENANCE_BY_FIELD)
     checks = {
@@ -191,8 +200,7 @@ def normalize_system_columns(
         raise MissingProvenanceError(
             f"feature {key}: {count} row(s) have a null {PROVENANCE}, e.g. sample {example}"
         )
-    out: pa.Table = rel.to_arrow_table()
-    return out
+    return rel
 
 
 def prepare_write(
@@ -200,7 +208,7 @@ def prepare_write(
     definition: FeatureDefinition,
     table: pa.Table,
     id_types: Mapping[str, pa.DataType],
-) -> pa.Table:
+) -> Relation:
     """Validate a frame for ``write`` and return it normalised (nothing stamped yet).
 
     Keeps id columns, declared user columns and the provenance columns the writer supplies;
@@ -264,7 +272,7 @@ def prepare_samples(
     definition: FeatureDefinition,
     table: pa.Table,
     id_types: Mapping[str, pa.DataType],
-) -> pa.Table:
+) -> Relation:
     """Validate the ``samples`` of a root's ``resolve_update``: ids and provenance."""
     table = check_ids(definition.key, table, definition.id_columns, id_types)
     if PROVENANCE_BY_FIELD not in table.column_names:

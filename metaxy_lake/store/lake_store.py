@@ -248,19 +248,20 @@ class LakeStore:
             earlier = _committed(table, write_id)
             if earlier is not None:
                 return earlier
-        data = prepare_write(
-            self._con, definition, to_arrow(frame), stored_id_types(table, definition)
-        )
+        given = to_arrow(frame)
+        con = session(self._con)  # the frame's temporary table lives and dies with it
+        data = prepare_write(con, definition, given, stored_id_types(table, definition))
         new_columns = columns_to_add(table, definition) if table is not None else []
         write_id = write_id or new_write_id()
-        if data.num_rows == 0:
+        if given.num_rows == 0:
             return WriteResult(write_id, None, 0)
-        id_types = {c: data.schema.field(c).type for c in definition.id_columns}
+        normalized = data.limit(0).to_arrow_table().schema
+        id_types = {c: normalized.field(c).type for c in definition.id_columns}
         schema = table_schema(definition.id_columns, id_types, definition.user_columns)
         stamp = Stamp(
             graph.feature_version(definition.key), graph.snapshot_version(), now_utc(), write_id
         )
-        rows = stamp_rows(self._con, definition, data, settings, stamp, schema)
+        rows = stamp_rows(definition, data, settings, stamp, schema)
         with self._storage(f"writing {definition.key}"):
             if table is None:
                 ref = self.table_ref(definition.key)
@@ -448,10 +449,9 @@ class LakeStore:
                 target = None
                 samples = self._rows(con, None, definition, id_types).to_arrow_table()
             checked = prepare_samples(con, definition, to_arrow(samples), id_types)
-            expected = inc.expected_from_samples(
-                definition, con.from_arrow(checked), settings, global_exprs, shard
-            )
-            id_types = {c: checked.schema.field(c).type for c in definition.id_columns}
+            expected = inc.expected_from_samples(definition, checked, settings, global_exprs, shard)
+            normalized = checked.limit(0).to_arrow_table().schema
+            id_types = {c: normalized.field(c).type for c in definition.id_columns}
         else:
             upstream = []
             for dep in definition.deps:
