@@ -30,49 +30,69 @@ def _h(text: str) -> str:
     return f"left(md5({text}), {LENGTH})"
 
 
-SIMPLE = f"""
-WITH video AS (
-    SELECT sample_uid, path, metaxy_data_version_by_field AS dv, metaxy_data_version AS sdv,
-           metaxy_deleted_at IS NULL AS live
-    FROM {{video}} {LIVE}
-), expected AS (
-    SELECT sample_uid, path, sdv,
-           {
-    _h(
-        f"'caption|{CODE}|bench/video.audio|' || dv['audio'] || "
-        "'|bench/video.frames|' || dv['frames']"
+def _increment(expected: str, fields: list[str], prov: str, columns: str, upstream: str) -> str:
+    """The leaf's side and the comparison, shared by both graphs.
+
+    ``expected`` defines CTEs ending in ``expected`` with a ``p_<field>`` column per field.
+    """
+    pbf = f"MAP({fields!r}, [{', '.join(f'p_{f}' for f in fields)}])"
+    changed = ", ".join(
+        f"CASE WHEN p_{f} IS DISTINCT FROM t_pbf['{f}'] THEN '{f}' END" for f in fields
     )
-} AS p_caption
-    FROM video WHERE live
-), target AS (
+    return f"""
+WITH {expected}, target AS (
     SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
            metaxy_deleted_at IS NULL AS live
-    FROM {{caption}} {LIVE}
+    FROM {{target}} {LIVE}
 ), work AS (
-    SELECT *, {_h("p_caption")} AS prov
+    SELECT *, {_h(prov)} AS prov
     FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
 ), picked AS (
-    SELECT *, MAP(['caption'], [p_caption]) AS pbf,
+    SELECT *, {pbf} AS pbf,
            CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
            END AS kind
     FROM work WHERE prov IS DISTINCT FROM t_prov
 )
-SELECT sample_uid, path, pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
+SELECT sample_uid, {columns}, pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
        pbf AS metaxy_data_version_by_field, prov AS metaxy_data_version,
-       MAP(['bench/video'], [sdv]) AS metaxy_upstream, kind,
-       CASE WHEN kind = 'stale' THEN list_filter(
-           [CASE WHEN p_caption IS DISTINCT FROM t_pbf['caption'] THEN 'caption' END],
-           lambda x: x IS NOT NULL) END AS metaxy_changed_fields
+       {upstream} AS metaxy_upstream, kind,
+       CASE WHEN kind = 'stale' THEN list_filter([{changed}], lambda x: x IS NOT NULL)
+       END AS metaxy_changed_fields
 FROM picked
 """
 
-_ROOT_FIELDS = ("audio", "embedding", "frames", "optical_flow")  # sorted
-_SUMMARY = " || '|' || ".join(
-    f"'bench/{side}.{f}|' || {side[0]}dv['{f}']" for side in ("left", "right") for f in _ROOT_FIELDS
+
+_CAPTION = _h(
+    f"'caption|{CODE}|bench/video.audio|' || dv['audio'] || '|bench/video.frames|' || dv['frames']"
+)
+SIMPLE = _increment(
+    f"""video AS (
+    SELECT sample_uid, path, metaxy_data_version_by_field AS dv, metaxy_data_version AS sdv,
+           metaxy_deleted_at IS NULL AS live
+    FROM {{video}} {LIVE}
+), expected AS (
+    SELECT sample_uid, path, sdv, {_CAPTION} AS p_caption FROM video WHERE live
+)""",
+    ["caption"],
+    "p_caption",
+    "path",
+    "MAP(['bench/video'], [sdv])",
 )
 
-WIDE = f"""
-WITH l AS (
+_ROOT_FIELDS = ("audio", "embedding", "frames", "optical_flow")  # sorted
+_SUMMARY = _h(
+    f"'summary|{CODE}|' || "
+    + " || '|' || ".join(
+        f"'bench/{side}.{f}|' || {side[0]}dv['{f}']"
+        for side in ("left", "right")
+        for f in _ROOT_FIELDS
+    )
+)
+_AUDIO = _h(
+    f"'audio|{CODE}|bench/left.audio|' || ldv['audio'] || '|bench/right.audio|' || rdv['audio']"
+)
+WIDE = _increment(
+    f"""l AS (
     SELECT sample_uid, left_path, metaxy_data_version_by_field AS ldv,
            metaxy_data_version AS lsdv, metaxy_deleted_at IS NULL AS live
     FROM {{left}} {LIVE}
@@ -82,39 +102,19 @@ WITH l AS (
     FROM {{right}} {LIVE}
 ), expected AS (
     SELECT sample_uid, left_path, right_path, lsdv, rsdv,
-           {
-    _h(f"'audio|{CODE}|bench/left.audio|' || ldv['audio'] || '|bench/right.audio|' || rdv['audio']")
-} AS p_audio,
-           {_h(f"'summary|{CODE}|' || {_SUMMARY}")} AS p_summary
+           {_AUDIO} AS p_audio, {_SUMMARY} AS p_summary
     FROM (SELECT * FROM l WHERE live) JOIN (SELECT * FROM r WHERE live) USING (sample_uid)
-), target AS (
-    SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
-           metaxy_deleted_at IS NULL AS live
-    FROM {{fused}} {LIVE}
-), work AS (
-    SELECT *, {_h("p_audio || '|' || p_summary")} AS prov
-    FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
-), picked AS (
-    SELECT *, MAP(['audio', 'summary'], [p_audio, p_summary]) AS pbf,
-           CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
-           END AS kind
-    FROM work WHERE prov IS DISTINCT FROM t_prov
+)""",
+    ["audio", "summary"],
+    "p_audio || '|' || p_summary",
+    "left_path, right_path",
+    "MAP(['bench/left', 'bench/right'], [lsdv, rsdv])",
 )
-SELECT sample_uid, left_path, right_path,
-       pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
-       pbf AS metaxy_data_version_by_field, prov AS metaxy_data_version,
-       MAP(['bench/left', 'bench/right'], [lsdv, rsdv]) AS metaxy_upstream, kind,
-       CASE WHEN kind = 'stale' THEN list_filter(
-           [CASE WHEN p_audio IS DISTINCT FROM t_pbf['audio'] THEN 'audio' END,
-            CASE WHEN p_summary IS DISTINCT FROM t_pbf['summary'] THEN 'summary' END],
-           lambda x: x IS NOT NULL) END AS metaxy_changed_fields
-FROM picked
-"""
 
 QUERIES = {"simple": SIMPLE, "wide": WIDE}
 TABLES = {
-    "simple": {"video": "bench__video", "caption": "bench__caption"},
-    "wide": {"left": "bench__left", "right": "bench__right", "fused": "bench__fused"},
+    "simple": {"video": "bench__video", "target": "bench__caption"},
+    "wide": {"left": "bench__left", "right": "bench__right", "target": "bench__fused"},
 }
 EMPTY_TARGET = (
     "(SELECT NULL::VARCHAR AS sample_uid, NULL::VARCHAR AS metaxy_provenance, "
