@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import narwhals as nw
 import polars as pl
 import pytest
@@ -164,3 +166,27 @@ def test_later_write_wins(store: mxl.LakeStore, chain) -> None:
     for i in range(3):
         store.write(root, root_rows({"s1": {"a": str(i), "b": "b"}}, label=[str(i)]))
     assert store.read(root).collect().to_polars()["label"].to_list() == ["2"]
+
+
+def test_increment_frames_outlive_the_increment(store: mxl.LakeStore, chain) -> None:
+    root, leaf = chain
+    store.write(root, root_rows({f"s{i}": {"a": str(i), "b": "x"} for i in range(5)}))
+    new = store.resolve_update(leaf).new  # the Increment itself is dropped here
+    gc.collect()
+    store.resolve_update(leaf)  # another increment in the same store
+    assert sorted(new.collect().to_polars()["sample_uid"]) == [f"s{i}" for i in range(5)]
+
+
+def test_large_write_spans_files_and_reads_back_whole(store: mxl.LakeStore, chain) -> None:
+    root, _ = chain
+    n = 2 * 128 * 1024 + 7  # more rows than two row groups
+    rows = pl.DataFrame(
+        {
+            "sample_uid": [f"s{i:07d}" for i in range(n)],
+            "metaxy_provenance_by_field": [{"a": str(i), "b": "x"} for i in range(n)],
+        }
+    )
+    assert store.write(root, rows).rows == n
+    read = store.read(root, columns=["sample_uid"]).collect().to_polars()
+    assert read.height == n and read["sample_uid"].n_unique() == n
+    assert store.resolve_update(root, samples=rows).is_empty

@@ -96,6 +96,12 @@ def scan(
     return rel.project(", ".join(projection))
 
 
+def arrow_types(rel: Relation, names: Sequence[str]) -> dict[str, pa.DataType]:
+    """The Arrow types of some of a relation's columns (computes no rows)."""
+    schema = rel.limit(0).to_arrow_table().schema
+    return {name: schema.field(name).type for name in names}
+
+
 def latest(rel: Relation, id_columns: Sequence[str], include_deleted: bool = False) -> Relation:
     """The latest row of every sample (the live row), dropping tombstones unless asked.
 

@@ -21,6 +21,7 @@ from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.recipe import MISSING_UPSTREAM, HashSettings
 from metaxy_lake.engine.relations import (
     Relation,
+    arrow_types,
     connect,
     latest,
     narwhals_filter,
@@ -255,8 +256,7 @@ class LakeStore:
         write_id = write_id or new_write_id()
         if given.num_rows == 0:
             return WriteResult(write_id, None, 0)
-        normalized = data.limit(0).to_arrow_table().schema
-        id_types = {c: normalized.field(c).type for c in definition.id_columns}
+        id_types = arrow_types(data, definition.id_columns)
         schema = table_schema(definition.id_columns, id_types, definition.user_columns)
         stamp = Stamp(
             graph.feature_version(definition.key), graph.snapshot_version(), now_utc(), write_id
@@ -450,8 +450,7 @@ class LakeStore:
                 samples = self._rows(con, None, definition, id_types).to_arrow_table()
             checked = prepare_samples(con, definition, to_arrow(samples), id_types)
             expected = inc.expected_from_samples(definition, checked, settings, global_exprs, shard)
-            normalized = checked.limit(0).to_arrow_table().schema
-            id_types = {c: normalized.field(c).type for c in definition.id_columns}
+            id_types = arrow_types(checked, definition.id_columns)
         else:
             upstream = []
             for dep in definition.deps:
