@@ -36,7 +36,6 @@ class BenchGraph:
     """One benchmark graph."""
 
     name: str
-    graph: FeatureGraph
     roots: tuple[Root, ...]
     leaf: type[Feature]
 
@@ -58,7 +57,7 @@ def build(name: str) -> BenchGraph:
             ):
                 dim: int
 
-            return BenchGraph(name, graph, (Root(Video, ("audio", "frames"), "path"),), Caption)
+            return BenchGraph(name, (Root(Video, ("audio", "frames"), "path"),), Caption)
         if name == "wide":
             fields = ("audio", "frames", "optical_flow", "embedding")
 
@@ -85,7 +84,7 @@ def build(name: str) -> BenchGraph:
                 dim: int
 
             roots = (Root(Left, fields, "left_path"), Root(Right, fields, "right_path"))
-            return BenchGraph(name, graph, roots, Fused)
+            return BenchGraph(name, roots, Fused)
     raise ValueError(f"unknown graph {name!r} (known: {', '.join(GRAPHS)})")
 
 

@@ -29,23 +29,20 @@ class Increment:
     _orphaned: duckdb.DuckDBPyRelation
     _counts: dict[str, int]
 
-    def _frame(self, rows: duckdb.DuckDBPyRelation) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
-        return nw.from_native(rows)
-
     @property
     def new(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
         """Samples to compute for the first time."""
-        return self._frame(self._new)
+        return nw.from_native(self._new)
 
     @property
     def stale(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
         """Samples to recompute, with ``metaxy_changed_fields``."""
-        return self._frame(self._stale)
+        return nw.from_native(self._stale)
 
     @property
     def orphaned(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
         """Stored live rows whose upstream is gone."""
-        return self._frame(self._orphaned)
+        return nw.from_native(self._orphaned)
 
     def counts(self) -> dict[str, int]:
         """Number of new, stale and orphaned samples."""
