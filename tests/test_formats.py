@@ -160,6 +160,34 @@ def test_iceberg_takes_any_catalog_and_namespace(tmp_path, graph) -> None:
     assert ("ml", "r__x") in load_catalog("metaxy_lake", **catalog).list_tables("ml")
 
 
+def test_iceberg_namespace_created_concurrently_is_reused(tmp_path, graph) -> None:
+    """Another writer creates the namespace between the SQL catalog's check and its insert."""
+    from pyiceberg.catalog import load_catalog
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    class R(mxl.Feature, spec=mxl.FeatureSpec(key="r")):
+        pass
+
+    catalog = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'cat.db'}"}
+    rival = load_catalog("metaxy_lake", **catalog)
+    raced: list[str] = []
+
+    def rival_first(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO iceberg_namespace_properties") and not raced:
+            raced.append(statement)
+            rival.create_namespace("metaxy")
+
+    event.listen(Engine, "before_cursor_execute", rival_first)
+    try:
+        store = mxl.LakeStore(tmp_path / "root", format="iceberg", catalog=catalog)
+        store.write(R, root_rows({"s1": {"default": "p"}}))
+    finally:
+        event.remove(Engine, "before_cursor_execute", rival_first)
+    assert raced  # the race happened
+    assert ids(store.read(R)) == {"s1"}
+
+
 def test_unknown_format_lists_known_ones(tmp_path) -> None:
     with pytest.raises(mxl.UnknownFormatError) as err:
         mxl.LakeStore(tmp_path, format="hudi")

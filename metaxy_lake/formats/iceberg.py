@@ -291,9 +291,22 @@ class IcebergFormat(TableFormat):
             snapshot_id = found.snapshot_id
         return IcebergTable(ref, table, snapshot_id, pinned=as_of is not None)
 
+    def _ensure_namespace(self) -> None:
+        """Create the namespace unless it exists, also when a concurrent writer wins the race.
+
+        Catalogs differ in what a lost race raises (pyiceberg's SQL catalog checks, then
+        inserts, and lets the database's unique-constraint error through), so any failure is
+        judged by looking again: the namespace exists now, or the failure was real.
+        """
+        try:
+            self.catalog.create_namespace_if_not_exists(self.namespace)
+        except Exception:
+            if not self.catalog.namespace_exists(self.namespace):
+                raise
+
     def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
         """Create the table at the ref's location; reuse one a concurrent writer created."""
-        self.catalog.create_namespace_if_not_exists(self.namespace)
+        self._ensure_namespace()
         with contextlib.suppress(TableAlreadyExistsError):
             self.catalog.create_table(
                 self._identifier(ref),
