@@ -1,4 +1,9 @@
-"""resolve_update's filters, global filters, staleness predicates and shards."""
+"""resolve_update's filters, global filters, staleness predicates and shards.
+
+Filters and shards are applied by DuckDB on top of the format's scan (nothing is pushed
+into the format), so where the table lives cannot change them: these run on local disk
+only, on every format (S3 reads are covered by the scenario, format and S3 suites).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import pytest
 from helpers import increment_ids, root_rows, write_increment
 
 import metaxy_lake as mxl
+
+pytestmark = pytest.mark.locations("local")
 
 UIDS = [f"s{i:02d}" for i in range(40)]
 

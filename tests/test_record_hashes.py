@@ -1,4 +1,9 @@
-"""Record hashes (DESIGN section 3), recomputed here with hashlib."""
+"""Record hashes (DESIGN section 3), recomputed here with hashlib.
+
+Hashes are computed by DuckDB over whatever the scan returns, so where the table lives
+cannot change them: these run on local disk only, on every format (S3 reads are covered by
+the scenario, format and S3 suites).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import polars as pl
 import pytest
 
 import metaxy_lake as mxl
+
+pytestmark = pytest.mark.locations("local")
 
 INIT = "__metaxy_initial__"
 
