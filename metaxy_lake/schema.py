@@ -71,6 +71,9 @@ INCREMENT_SYSTEM_COLUMNS: tuple[str, ...] = (
 )
 """System columns an increment carries and ``write`` keeps (the rest ``write`` stamps)."""
 
+HASHES: tuple[str, ...] = (PROVENANCE, DATA_VERSION)
+"""System columns whose values are hashes, unique per sample."""
+
 DEFAULT_ID_TYPE = pa.string()
 
 _SCALARS: dict[Any, pa.DataType] = {

@@ -31,7 +31,7 @@ from metaxy_lake.formats.base import (
     arrow_schema,
     retry_commit,
 )
-from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID
+from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID, HASHES
 from metaxy_lake.storage import StorageConfig, object_store_options, pyarrow_filesystem
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -43,6 +43,16 @@ MAX_COMMIT_RETRIES = 100
 LOG_RETENTION = "delta.logRetentionDuration"
 _EXISTS = "already exists"
 _UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
+
+
+def _encoded(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionaries and statistics: top-level scalars but the hashes.
+
+    The hashes are unique per row, so a dictionary only costs time and statistics prune
+    nothing; nested columns (the provenance maps among them) are not pruned on either.
+    Skipping both cuts Parquet encoding of a root's rows by a fifth.
+    """
+    return [f.name for f in schema if not pa.types.is_nested(f.type) and f.name not in HASHES]
 
 
 def _quote(name: str) -> str:
@@ -128,13 +138,20 @@ class DeltaLakeTable(LakeTable):
         filesystem, base = pyarrow_filesystem(self.ref.uri, self._storage)
         files = max(1, min(os.cpu_count() or 1, math.ceil(data.num_rows / ROW_GROUP_ROWS)))
         step = math.ceil(data.num_rows / files)
+        encoded = _encoded(data.schema)
 
         def write(index: int) -> AddAction:
             part = data.slice(index * step, step)
             name = f"part-{index:05d}-{uuid.uuid4()}-c000.zstd.parquet"
             path = f"{base.rstrip('/')}/{name}"
             pq.write_table(
-                part, path, filesystem=filesystem, compression="zstd", row_group_size=ROW_GROUP_ROWS
+                part,
+                path,
+                filesystem=filesystem,
+                compression="zstd",
+                row_group_size=ROW_GROUP_ROWS,
+                use_dictionary=encoded,
+                write_statistics=encoded,
             )
             size = filesystem.get_file_info(path).size
             stats = json.dumps({"numRecords": part.num_rows})
