@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from metaxy_lake.definition import FeatureDefinition, ResolvedDep
+from metaxy_lake.engine.maps import pair, pair_to_map, pair_value
 from metaxy_lake.engine.recipe import HashSettings, field_provenance, map_value, sample_hash
 from metaxy_lake.engine.relations import (
     SRC,
@@ -180,17 +181,17 @@ def expected_from_samples(
 ) -> Expected:
     """What a root feature should hold, given the complete current set of samples.
 
-    ``samples`` carries the id columns, ``metaxy_provenance_by_field`` (a string map with
-    exactly the declared fields) and any user columns.
+    ``samples`` carries the id columns, ``metaxy_provenance_by_field`` (as a pair,
+    ``engine.maps``, with exactly the declared fields) and any user columns.
     """
     rel = in_shard(narwhals_filter(samples, global_filters), definition.id_columns, shard)
-    values = {k: map_value(PROVENANCE_BY_FIELD, k) for k in definition.field_names}
-    keep = [c for c in rel.columns if c not in INCREMENT_SYSTEM_COLUMNS]
-    columns = [ident(c) for c in keep] + [
-        ident(PROVENANCE_BY_FIELD),
-        f"{sample_hash(values, settings)} AS {ident(PROVENANCE)}",
-    ]
-    return Expected(rel.project(", ".join(columns)), values, {UPSTREAM: string_map([], [])})
+    values = {k: pair_value(PROVENANCE_BY_FIELD, k) for k in definition.field_names}
+    hidden = pair(PROVENANCE_BY_FIELD)
+    keep = [c for c in rel.columns if c not in INCREMENT_SYSTEM_COLUMNS and c not in hidden]
+    columns = [ident(c) for c in (*keep, *hidden)]
+    columns.append(f"{sample_hash(values, settings)} AS {ident(PROVENANCE)}")
+    finish = {PROVENANCE_BY_FIELD: pair_to_map(PROVENANCE_BY_FIELD), UPSTREAM: string_map([], [])}
+    return Expected(rel.project(", ".join(columns)), values, finish, hidden=hidden)
 
 
 def _changed_fields(field_values: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from metaxy_lake.arrowtypes import cast_lossless
 from metaxy_lake.definition import FeatureDefinition
+from metaxy_lake.engine.maps import pair, pair_items, split
 from metaxy_lake.engine.relations import SRC, Relation, materialize, query
 from metaxy_lake.engine.sql import ident, idents, lit, string_list
 from metaxy_lake.errors import (
@@ -39,8 +40,8 @@ from metaxy_lake.schema import (
     is_id_type,
 )
 
-_STRING_MAP_SQL = "MAP(VARCHAR, VARCHAR)"
 _FRAME = "_mxl_frame"
+_MAP_COLUMNS = (PROVENANCE_BY_FIELD, DATA_VERSION_BY_FIELD, UPSTREAM)
 
 
 def to_arrow(frame: Any) -> pa.Table:
@@ -97,8 +98,11 @@ def check_ids(
     return table
 
 
-def _string_map_sql(table: pa.Table, column: str, fields: Sequence[str], key: object) -> str:
-    """SQL turning a map or struct provenance column into ``MAP(VARCHAR, VARCHAR)``."""
+def _pair_items(table: pa.Table, column: str, fields: Sequence[str], key: object) -> list[str]:
+    """Select items turning a map or struct provenance column into a string-map pair.
+
+    A map column reaches DuckDB already split into its pair (``maps.split``).
+    """
     type_ = table.schema.field(column).type
     if pa.types.is_struct(type_):
         names = sorted(f.name for f in type_.fields)
@@ -110,12 +114,17 @@ def _string_map_sql(table: pa.Table, column: str, fields: Sequence[str], key: ob
         if unknown:
             raise ProvenanceKeysError(f"feature {key}: {column} names undeclared fields {unknown}")
         values = ", ".join(f"CAST({ident(column)}.{ident(n)} AS VARCHAR)" for n in names)
-        return (
-            f"CASE WHEN {ident(column)} IS NULL THEN NULL ELSE "
-            f"MAP({string_list(names)}, [{values}]::VARCHAR[]) END"
+        absent = f"{ident(column)} IS NULL"
+        return pair_items(
+            column,
+            f"CASE WHEN {absent} THEN NULL ELSE {string_list(names)} END",
+            f"CASE WHEN {absent} THEN NULL ELSE [{values}]::VARCHAR[] END",
         )
-    if pa.types.is_map(type_) or pa.types.is_null(type_):
-        return f"CAST({ident(column)} AS {_STRING_MAP_SQL})"
+    if pa.types.is_map(type_):
+        keys, values = (ident(name) for name in pair(column))
+        return pair_items(column, f"CAST({keys} AS VARCHAR[])", f"CAST({values} AS VARCHAR[])")
+    if pa.types.is_null(type_):
+        return pair_items(column, "CAST(NULL AS VARCHAR[])", "CAST(NULL AS VARCHAR[])")
     raise ColumnTypeError(f"feature {key}: {column} must be a map or a struct, not {type_}")
 
 
@@ -142,7 +151,10 @@ def normalize_system_columns(
     """Turn the provenance-like columns into string maps and check them row by row.
 
     The frame is read into DuckDB once, into temporary table ``_mxl_frame`` of ``con``
-    (a session of the caller's own); the returned relation reads it.
+    (a session of the caller's own); the returned relation reads it. Its maps
+    (``metaxy_provenance_by_field``, and ``metaxy_data_version_by_field`` and
+    ``metaxy_upstream`` when given) are held as pairs of key and value lists
+    (``engine.maps``).
 
     Checks: sample ids are unique; ``metaxy_provenance_by_field`` keys equal the declared
     fields in every row and its values are non-null; an override
@@ -150,26 +162,29 @@ def normalize_system_columns(
     non-null.
     """
     key, fields = definition.key, definition.field_names
-    sql: dict[str, str] = {c: ident(c) for c in table.column_names}
-    for column in (PROVENANCE_BY_FIELD, DATA_VERSION_BY_FIELD, UPSTREAM):
-        if column in table.column_names:
-            sql[column] = _string_map_sql(table, column, fields, key)
+    selected: dict[str, list[str]] = {c: [ident(c)] for c in table.column_names}
+    maps = [c for c in _MAP_COLUMNS if c in table.column_names]
+    for column in maps:
+        selected[column] = _pair_items(table, column, fields, key)
     if PROVENANCE in table.column_names:
-        sql[PROVENANCE] = f"CAST({ident(PROVENANCE)} AS VARCHAR)"
-    select = ", ".join(f"{expr} AS {ident(name)}" for name, expr in sql.items())
-    rel = materialize(con, query(con.from_arrow(table), f"SELECT {select} FROM {SRC}"), _FRAME)
+        selected[PROVENANCE] = [f"CAST({ident(PROVENANCE)} AS VARCHAR) AS {ident(PROVENANCE)}"]
+    arrow = split(table, [c for c in maps if pa.types.is_map(table.schema.field(c).type)])
+    select = ", ".join(item for column in selected.values() for item in column)
+    rel = materialize(con, query(con.from_arrow(arrow), f"SELECT {select} FROM {SRC}"), _FRAME)
     _check_unique(rel, key, definition.id_columns)
 
-    pbf = ident(PROVENANCE_BY_FIELD)
+    pbf_keys, pbf_values = (ident(name) for name in pair(PROVENANCE_BY_FIELD))
     checks = {
-        "bad_keys": f"{pbf} IS NULL OR list_sort(map_keys({pbf})) <> {string_list(fields)}",
-        "null_values": f"list_count(map_values({pbf})) <> len(map_values({pbf}))",
+        # k distinct declared fields among k keys: exactly the declared keys (no sort needed)
+        "bad_keys": (
+            f"{pbf_keys} IS NULL OR len({pbf_keys}) <> {len(fields)} "
+            f"OR NOT list_has_all({pbf_keys}, {string_list(fields)})"
+        ),
+        "null_values": f"list_count({pbf_values}) <> len({pbf_values})",
     }
     if DATA_VERSION_BY_FIELD in table.column_names:
-        dv = ident(DATA_VERSION_BY_FIELD)
-        checks["bad_override"] = (
-            f"NOT list_has_all({string_list(fields)}, coalesce(map_keys({dv}), []))"
-        )
+        dv_keys = ident(pair(DATA_VERSION_BY_FIELD)[0])
+        checks["bad_override"] = f"NOT list_has_all({string_list(fields)}, coalesce({dv_keys}, []))"
     if PROVENANCE in table.column_names:
         checks["null_provenance"] = f"{ident(PROVENANCE)} IS NULL"
     ids = ", ".join(f"{lit(c)}: {ident(c)}" for c in definition.id_columns)
