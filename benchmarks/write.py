@@ -28,6 +28,7 @@ def run_child(args: argparse.Namespace) -> None:
     video = bench.roots[0]
     table = graphs.root_rows(video, 0, args.n)
     if args.child == "ours":
+        import metaxy_lake.formats.delta  # noqa: F401  (imported before the clock, as the bare side's)
         from metaxy_lake import LakeStore
 
         start = time.perf_counter()
