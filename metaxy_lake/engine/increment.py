@@ -2,8 +2,8 @@
 
 ``expected_*`` build a lazy relation of what the target should hold (ids, carried upstream
 columns, provenance and data-version columns); ``compare`` joins it with the target's live
-rows once, materialises the rows that need work as Arrow, and splits them into new, stale
-and orphaned.
+rows once, materialises the rows that need work in a temporary table of the increment's
+own DuckDB session, and splits them into new, stale and orphaned.
 """
 
 from __future__ import annotations

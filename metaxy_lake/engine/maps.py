@@ -37,17 +37,14 @@ def pair_items(column: str, keys_sql: str, values_sql: str) -> list[str]:
     return [f"{keys_sql} AS {ident(keys)}", f"{values_sql} AS {ident(values)}"]
 
 
-def pair_of(column: str, source: str | None = None) -> list[str]:
-    """Select items passing map ``column`` on as a pair.
+def pair_of(column: str) -> list[str]:
+    """Select items passing map ``column``'s pair on unchanged."""
+    return [ident(name) for name in pair(column)]
 
-    Args:
-        column: The map the pair stands for.
-        source: A DuckDB ``MAP`` column to split; by default ``column``'s pair is
-            passed through unchanged.
-    """
-    if source is None:
-        return [ident(name) for name in pair(column)]
-    return pair_items(column, f"map_keys({ident(source)})", f"map_values({ident(source)})")
+
+def pair_from_map(column: str) -> list[str]:
+    """Select items splitting DuckDB ``MAP`` column ``column`` into its pair."""
+    return pair_items(column, f"map_keys({ident(column)})", f"map_values({ident(column)})")
 
 
 def pair_to_map(column: str) -> str:
@@ -56,10 +53,14 @@ def pair_to_map(column: str) -> str:
     return f"MAP({ident(keys)}, {ident(values)})"
 
 
-def _rebased(offsets: pa.Array) -> tuple[pa.Array, int, int]:
-    """Offsets starting at 0 (a null bitmap needs them unsliced), with the child range."""
-    start, stop = offsets[0].as_py(), offsets[-1].as_py()
-    return pc.subtract(offsets.cast(pa.int32()), pa.scalar(start, pa.int32())), start, stop
+def _span(offsets: pa.Array) -> tuple[int, int]:
+    """The range of child entries that (possibly sliced) list offsets cover."""
+    return offsets[0].as_py(), offsets[-1].as_py()
+
+
+def _rebased(offsets: pa.Array, start: int) -> pa.Array:
+    """Offsets starting at 0: a null bitmap needs them unsliced."""
+    return pc.subtract(offsets.cast(pa.int32()), pa.scalar(start, pa.int32()))
 
 
 def split(table: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -68,7 +69,8 @@ def split(table: pa.Table, columns: Sequence[str]) -> pa.Table:
         maps = table.column(column)
         keys, values = [], []
         for chunk in maps.chunks:
-            offsets, start, stop = _rebased(chunk.offsets)
+            start, stop = _span(chunk.offsets)
+            offsets = _rebased(chunk.offsets, start)
             mask = chunk.is_null() if chunk.null_count else None
             keys.append(pa.ListArray.from_arrays(offsets, chunk.keys[start:stop], mask=mask))
             values.append(pa.ListArray.from_arrays(offsets, chunk.items[start:stop], mask=mask))
@@ -82,12 +84,12 @@ def split(table: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 
 def _zipped(keys: pa.Array, values: pa.Array) -> pa.Array:
-    offsets, start, stop = _rebased(keys.offsets)
-    _, value_start, value_stop = _rebased(values.offsets)
+    start, stop = _span(keys.offsets)
+    value_start, value_stop = _span(values.offsets)
     assert stop - start == value_stop - value_start, "a pair's lists differ in length"
     mask = keys.is_null() if keys.null_count else None
     return pa.MapArray.from_arrays(
-        offsets,
+        _rebased(keys.offsets, start),
         keys.values[start:stop],
         values.values[value_start:value_stop],
         mask=mask,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from metaxy_lake.definition import FeatureDefinition
-from metaxy_lake.engine.maps import join, pair, pair_items, pair_of, pair_value
+from metaxy_lake.engine.maps import join, pair, pair_from_map, pair_items, pair_of, pair_value
 from metaxy_lake.engine.recipe import HashSettings, sample_hash
 from metaxy_lake.engine.relations import SRC, Relation, query
 from metaxy_lake.engine.sql import ident, string_list
@@ -104,7 +104,7 @@ def tombstones(live: Relation, schema: pa.Schema, id_columns: list[str], stamp: 
     """Soft-delete rows for the given live rows: ids and provenance kept, user columns null."""
     items = [ident(c) for c in (*id_columns, PROVENANCE, DATA_VERSION)]
     for column in (PROVENANCE_BY_FIELD, DATA_VERSION_BY_FIELD, UPSTREAM):
-        items += pair_of(column, source=column)
+        items += pair_from_map(column)
     return conform(live.project(", ".join(items)).to_arrow_table(), schema, stamp, deleted=True)
 
 
