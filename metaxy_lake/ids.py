@@ -1,7 +1,10 @@
 """Time-ordered write ids (UUIDv7 layout) and the write clock.
 
-Python 3.11 has no ``uuid.uuid7``. Within one process ids and timestamps are strictly
-increasing, so the live-row order (``metaxy_created_at``, ``metaxy_write_id``) never ties.
+Python 3.11 has no ``uuid.uuid7``. Within one process, on the system clock, ids and
+timestamps are strictly increasing, so the live-row order (``metaxy_created_at``,
+``metaxy_write_id``) never ties there; across processes (serverless bursts) it can, and
+the write id breaks the tie. ``use_clock`` replaces the clock, as tests and replays need:
+its times are stamped exactly as given, ties included.
 """
 
 from __future__ import annotations
@@ -10,19 +13,54 @@ import datetime as dt
 import os
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+Clock = Callable[[], dt.datetime]
+"""A source of aware datetimes."""
 
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
 _last_us = 0
+_clock: list[Clock] = []
+
+
+@contextmanager
+def use_clock(clock: Clock) -> Iterator[None]:
+    """Stamp writes with ``clock()`` instead of the system clock inside a ``with`` block.
+
+    Args:
+        clock: Returns aware datetimes; they are stamped as given (truncated to
+            microseconds), so two writes may share a time.
+
+    Example:
+        >>> at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        >>> with use_clock(lambda: at):
+        ...     now_utc() == at
+        True
+    """
+    _clock.append(clock)
+    try:
+        yield
+    finally:
+        _clock.remove(clock)
+
+
+def _now() -> dt.datetime:
+    if _clock:
+        when = _clock[-1]()
+        if when.tzinfo is None:
+            raise ValueError(f"the injected clock returned a naive datetime {when!r}")
+        return when.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def new_write_id() -> str:
     """Return a new UUIDv7 text: 48-bit Unix milliseconds, a 12-bit counter, random bits."""
     global _last_ms, _counter
     with _lock:
-        now_ms = dt.datetime.now(dt.UTC).timestamp() * 1000
-        ms = max(int(now_ms), _last_ms)
+        ms = max(int(_now().timestamp() * 1000), _last_ms)
         if ms == _last_ms:
             _counter += 1
             if _counter > 0xFFF:  # counter exhausted within one millisecond: borrow the next
@@ -37,8 +75,14 @@ def new_write_id() -> str:
 
 
 def now_utc() -> dt.datetime:
-    """Return the current UTC time in microseconds, strictly increasing in this process."""
+    """Return the current UTC time in microseconds.
+
+    On the system clock it is strictly increasing in this process; an injected clock's
+    times are returned as given.
+    """
     global _last_us
+    if _clock:
+        return _now()
     with _lock:
         us = max(int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000), _last_us + 1)
         _last_us = us
