@@ -99,7 +99,7 @@ def main() -> None:
                     f"{found['open_resolve_s']:8.2f}  {found['total_s'] / baseline:6.1f}x"
                 )
         finally:
-            s3server.stop(server.pid)
+            s3server.stop(server.process)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

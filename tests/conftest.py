@@ -111,7 +111,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
         yield server
     finally:
-        s3server.stop(server.pid)
+        s3server.stop(server.process)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """A real S3-compatible server for the tests: SeaweedFS (``weed mini``) on 127.0.0.1.
 
 Started once per session on free ports, with static keys (an admin identity and a
-read-only one), telemetry off; ready once HeadBucket answers; stopped by its pid.
+read-only one), telemetry off; ready once HeadBucket answers; stopped through its process
+handle, which is waited on (a zombie is reaped at once, not polled for).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ADMIN = ("mxladmin", "mxladmin-secret")
@@ -29,7 +30,11 @@ class S3Server:
 
     endpoint: str
     bucket: str
-    pid: int
+    process: subprocess.Popen[bytes] = field(compare=False, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def options(self, identity: tuple[str, str] = ADMIN) -> dict[str, str]:
         """``storage_options`` for a store using ``identity``."""
@@ -139,22 +144,19 @@ def start(workdir: Path, timeout_s: float = 60.0) -> S3Server:
                 client.create_bucket(Bucket=BUCKET)
         except Exception:
             if time.monotonic() > deadline:
-                stop(process.pid)
+                stop(process)
                 raise
             time.sleep(0.2)
-    return S3Server(endpoint, BUCKET, process.pid)
+    return S3Server(endpoint, BUCKET, process)
 
 
-def stop(pid: int) -> None:
-    """Stop the server (and its children) by pid."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Stop the server and its process group, and reap it."""
+    if process.poll() is not None:
         return
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.killpg(pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

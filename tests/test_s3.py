@@ -118,17 +118,31 @@ def test_writer_killed_at_a_failpoint(store_kwargs, point, landed) -> None:
     assert batches(store) == {**expected, (2, 0): 7}
 
 
+KILL_SEED = 20261201
+
+
 def test_writer_killed_at_a_random_moment(store_kwargs) -> None:
+    """Kill a writer at a seeded moment after its first batch landed, before its last."""
+    writes = 50
     store = mxl.LakeStore(**store_kwargs)
     store.write(batch_feature(), batch(0, 0, 5))
     process = subprocess.Popen(
-        [sys.executable, str(WORKERS), repr(store_kwargs), "1", "50", "300"], stderr=subprocess.PIPE
+        [sys.executable, str(WORKERS), repr(store_kwargs), "1", str(writes), "300"],
+        stderr=subprocess.PIPE,
     )
-    time.sleep(random.uniform(3.0, 6.0))
+    deadline = time.monotonic() + 120
+    while not any(key[0] == 1 for key in batches(store)):  # the writer is under way
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the writer landed nothing in 120 s"
+        time.sleep(0.05)
+    time.sleep(random.Random(KILL_SEED).uniform(0.0, 0.5))  # somewhere inside a later batch
     process.kill()
     process.wait(timeout=60)
     found = batches(store)
-    assert all(count == 300 for key, count in found.items() if key[0] == 1)
+    landed = [key for key in found if key[0] == 1]
+    assert 0 < len(landed) < writes, f"the kill was not mid-run: {len(landed)} batches landed"
+    assert all(found[key] == 300 for key in landed)  # each batch wholly there or absent
+    assert sorted(landed) == [(1, s) for s in range(len(landed))]  # in order, no gap
     write_batches(store_kwargs, 2, 1, 7)
     assert batches(store)[(2, 0)] == 7
 
