@@ -6,6 +6,7 @@ Example:
 """
 
 from metaxy_lake.catalog import Commit
+from metaxy_lake.config import default_hash_length
 from metaxy_lake.errors import (
     ColumnCollisionError,
     ColumnTypeError,
@@ -38,12 +39,21 @@ from metaxy_lake.errors import (
     UnsupportedColumnTypeError,
     UnsupportedFormatVersionError,
 )
-from metaxy_lake.feature import Feature
-from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.graph import (
+    Feature,
+    FeatureDep,
+    FeatureGraph,
+    FeatureKey,
+    FeatureSpec,
+    FieldDep,
+    FieldKey,
+    FieldSpec,
+    set_default_hash_length,
+)
 from metaxy_lake.increment import Increment
-from metaxy_lake.keys import FeatureKey, FieldKey
-from metaxy_lake.spec import FeatureDep, FeatureSpec, FieldDep, FieldSpec
 from metaxy_lake.store import LakeStore, WriteResult
+
+set_default_hash_length(default_hash_length)  # the default graph reads metaxy_lake.toml
 
 __version__ = "0.1.0"
 

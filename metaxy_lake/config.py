@@ -6,12 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH, check_hash_length
+
 CONFIG_FILE = "metaxy_lake.toml"
 PYPROJECT_FILE = "pyproject.toml"
 KEY_HASH_LENGTH = "hash_length"
-DEFAULT_HASH_LENGTH = 16
-MIN_HASH_LENGTH = 8
-MAX_HASH_LENGTH = 64
 
 
 def find_config(start: Path | None = None) -> dict[str, Any]:
@@ -36,12 +35,6 @@ def find_config(start: Path | None = None) -> dict[str, Any]:
     return {}
 
 
-def check_hash_length(value: object) -> int:
-    """Return ``value`` as a hash length, or raise ``ValueError`` when out of range."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"hash_length must be an integer, got {value!r}")
-    if not MIN_HASH_LENGTH <= value <= MAX_HASH_LENGTH:
-        raise ValueError(
-            f"hash_length must be between {MIN_HASH_LENGTH} and {MAX_HASH_LENGTH}, got {value}"
-        )
-    return value
+def default_hash_length() -> int:
+    """The hash length of the default feature graph: ``hash_length`` of the configuration."""
+    return check_hash_length(find_config().get(KEY_HASH_LENGTH, DEFAULT_HASH_LENGTH))

@@ -54,15 +54,19 @@ class UnknownFeatureError(MetaxyLakeError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class UnknownFormatError(MetaxyLakeError, ValueError):
+class ConfigError(MetaxyLakeError, ValueError):
+    """A setting, given in code or in the project configuration, is invalid."""
+
+
+class UnknownFormatError(ConfigError):
     """A table format name is not registered."""
 
 
-class StoreConfigError(MetaxyLakeError, ValueError):
+class StoreConfigError(ConfigError):
     """A store's configuration is incomplete or inconsistent."""
 
 
-class UnknownHashAlgorithmError(MetaxyLakeError, ValueError):
+class UnknownHashAlgorithmError(ConfigError):
     """A hash algorithm name is not supported."""
 
 

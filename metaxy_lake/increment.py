@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import duckdb
 import narwhals as nw
 
-from metaxy_lake.keys import FeatureKey
+from metaxy_lake.graph.keys import FeatureKey
 
 
 @dataclass(frozen=True)

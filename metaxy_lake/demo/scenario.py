@@ -11,11 +11,11 @@ from typing import Any
 
 import polars as pl
 
-from metaxy_lake.feature import Feature
-from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.graph.feature import Feature
+from metaxy_lake.graph.feature_graph import FeatureGraph
+from metaxy_lake.graph.spec import DEFAULT_CODE_VERSION, FeatureSpec, FieldDep, FieldSpec
 from metaxy_lake.increment import Increment
 from metaxy_lake.schema import CHANGED_FIELDS, PROVENANCE_BY_FIELD
-from metaxy_lake.spec import DEFAULT_CODE_VERSION, FeatureSpec, FieldDep, FieldSpec
 from metaxy_lake.store import LakeStore
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import duckdb
 
-from metaxy_lake.definition import FeatureDefinition, ResolvedDep
 from metaxy_lake.engine.maps import pair, pair_to_map, pair_value
 from metaxy_lake.engine.recipe import HashSettings, field_provenance, map_value, sample_hash
 from metaxy_lake.engine.relations import (
@@ -28,7 +27,8 @@ from metaxy_lake.engine.relations import (
     query,
 )
 from metaxy_lake.engine.sql import ident, idents, lit, string_list, string_map
-from metaxy_lake.keys import FeatureKey, FieldKey
+from metaxy_lake.graph.definition import FeatureDefinition, ResolvedDep
+from metaxy_lake.graph.keys import FeatureKey, FieldKey
 from metaxy_lake.schema import (
     CHANGED_FIELDS,
     DATA_VERSION,

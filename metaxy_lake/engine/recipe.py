@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from metaxy_lake.definition import FeatureDefinition, ResolvedField
 from metaxy_lake.engine.hashing import hash_sql
 from metaxy_lake.engine.sql import ident, join_with_bar, lit
-from metaxy_lake.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.graph.definition import FeatureDefinition, ResolvedField
+from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
 
 MISSING_UPSTREAM = "metaxy_lake: missing upstream data version: "
 """Prefix of the DuckDB error raised when a required upstream value is NULL."""

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from metaxy_lake.definition import FeatureDefinition
 from metaxy_lake.engine.maps import join, pair, pair_from_map, pair_items, pair_of, pair_value
 from metaxy_lake.engine.recipe import HashSettings, sample_hash
 from metaxy_lake.engine.relations import SRC, Relation, query
 from metaxy_lake.engine.sql import ident, string_list
+from metaxy_lake.graph.definition import FeatureDefinition
 from metaxy_lake.schema import (
     CREATED_AT,
     DATA_VERSION,

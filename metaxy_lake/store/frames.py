@@ -14,7 +14,6 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.arrowtypes import cast_lossless
-from metaxy_lake.definition import FeatureDefinition
 from metaxy_lake.engine.maps import pair, pair_items, split
 from metaxy_lake.engine.relations import SRC, Relation, materialize, query
 from metaxy_lake.engine.sql import ident, idents, lit, string_list
@@ -29,6 +28,7 @@ from metaxy_lake.errors import (
     ProvenanceKeysError,
     UndeclaredColumnError,
 )
+from metaxy_lake.graph.definition import FeatureDefinition
 from metaxy_lake.schema import (
     CHANGED_FIELDS,
     DATA_VERSION_BY_FIELD,

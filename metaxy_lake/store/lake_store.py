@@ -14,7 +14,6 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.catalog import Commit, CommitInfo, commits_from_history
-from metaxy_lake.definition import FeatureDefinition
 from metaxy_lake.engine import increment as inc
 from metaxy_lake.engine.filesystems import object_store_localizer
 from metaxy_lake.engine.hashing import check_algorithm
@@ -43,12 +42,13 @@ from metaxy_lake.errors import (
 )
 from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_DATA_FILES, failpoint
 from metaxy_lake.formats import AsOf, LakeTable, TableRef, load_format
-from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.graph.definition import FeatureDefinition
+from metaxy_lake.graph.feature_graph import FeatureGraph
+from metaxy_lake.graph.keys import FeatureKey
+from metaxy_lake.graph.spec import FeatureRef, feature_key_of
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.increment import Increment
-from metaxy_lake.keys import FeatureKey
 from metaxy_lake.schema import table_schema
-from metaxy_lake.spec import FeatureRef, feature_key_of
 from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store.frames import prepare_samples, prepare_write, to_arrow
 from metaxy_lake.store.tables import check_table, columns_to_add, stored_id_types, table_properties

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from metaxy_lake.arrowtypes import equivalent
-from metaxy_lake.definition import FeatureDefinition
 from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.errors import (
     HashSettingsMismatchError,
@@ -16,6 +15,7 @@ from metaxy_lake.errors import (
     UnsupportedFormatVersionError,
 )
 from metaxy_lake.formats import LakeTable
+from metaxy_lake.graph.definition import FeatureDefinition
 from metaxy_lake.schema import (
     FORMAT_VERSION,
     PROP_FEATURE_KEY,

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from metaxy_lake.errors import FeatureDefinitionError
-from metaxy_lake.graph import FeatureGraph
-from metaxy_lake.keys import FeatureKey
-from metaxy_lake.spec import FeatureSpec
+from metaxy_lake.graph.feature_graph import FeatureGraph
+from metaxy_lake.graph.keys import FeatureKey
+from metaxy_lake.graph.spec import FeatureSpec
 
 
 class Feature(BaseModel):

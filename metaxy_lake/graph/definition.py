@@ -15,9 +15,10 @@ from metaxy_lake.errors import (
     UnknownDependencyError,
     UnsupportedColumnTypeError,
 )
-from metaxy_lake.keys import FeatureKey, FieldKey, fq_field_key
-from metaxy_lake.schema import SYSTEM_PREFIX, arrow_type, canonical_id_type, is_id_type
-from metaxy_lake.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
+from metaxy_lake.graph.columns import arrow_type
+from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
+from metaxy_lake.schema import SYSTEM_PREFIX, canonical_id_type, is_id_type
 
 
 @dataclass(frozen=True)

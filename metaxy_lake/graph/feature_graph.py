@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from metaxy_lake import versioning
-from metaxy_lake.config import DEFAULT_HASH_LENGTH, KEY_HASH_LENGTH, check_hash_length, find_config
-from metaxy_lake.definition import FeatureDefinition, resolve_definition
 from metaxy_lake.errors import DuplicateFeatureError, UnknownFeatureError
-from metaxy_lake.keys import FeatureKey, FieldKey
-from metaxy_lake.spec import FeatureRef, FeatureSpec, feature_key_of
+from metaxy_lake.graph import versioning
+from metaxy_lake.graph.definition import FeatureDefinition, resolve_definition
+from metaxy_lake.graph.keys import FeatureKey, FieldKey
+from metaxy_lake.graph.spec import FeatureRef, FeatureSpec, feature_key_of
+from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH, check_hash_length
 
 _current: contextvars.ContextVar[FeatureGraph | None] = contextvars.ContextVar(
     "metaxy_lake_graph", default=None
 )
 _default: list[FeatureGraph] = []
+_default_hash_length: list[Callable[[], int]] = [lambda: DEFAULT_HASH_LENGTH]
+
+
+def set_default_hash_length(source: Callable[[], int]) -> None:
+    """Say where the default graph takes its hash length from, when it is first needed.
+
+    The package sets it to the project configuration (``metaxy_lake.config``): this
+    module reads no file itself.
+    """
+    _default_hash_length[0] = source
 
 
 class FeatureGraph:
@@ -46,8 +56,7 @@ class FeatureGraph:
         if graph is not None:
             return graph
         if not _default:
-            length = find_config().get(KEY_HASH_LENGTH, DEFAULT_HASH_LENGTH)
-            _default.append(FeatureGraph(hash_length=length))
+            _default.append(FeatureGraph(hash_length=_default_hash_length[0]()))
         return _default[0]
 
     @contextmanager

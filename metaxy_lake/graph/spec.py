@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from metaxy_lake.errors import FeatureDefinitionError
-from metaxy_lake.keys import FeatureKey, FieldKey
+from metaxy_lake.graph.keys import FeatureKey, FieldKey
 
 DEFAULT_CODE_VERSION = "__metaxy_initial__"
 """The code version of a field that does not set one (as in Metaxy)."""

@@ -9,8 +9,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from metaxy_lake.definition import FeatureDefinition
-from metaxy_lake.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.errors import ConfigError
+from metaxy_lake.graph.definition import FeatureDefinition
+from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
+
+DEFAULT_HASH_LENGTH = 16
+MIN_HASH_LENGTH = 8
+MAX_HASH_LENGTH = 64
+
+
+def check_hash_length(value: object) -> int:
+    """Return ``value`` as a hash length.
+
+    Raises:
+        ConfigError: Not an integer from 8 to 64.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"hash_length must be an integer, got {value!r}")
+    if not MIN_HASH_LENGTH <= value <= MAX_HASH_LENGTH:
+        raise ConfigError(
+            f"hash_length must be between {MIN_HASH_LENGTH} and {MAX_HASH_LENGTH}, got {value}"
+        )
+    return value
 
 
 def _sha256(parts: Iterable[str], length: int) -> str:
