@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 import metaxy_lake as mxl
 
@@ -46,3 +47,13 @@ def write_increment(store: mxl.LakeStore, feature: type[mxl.Feature], **values: 
     )
     if rows.height:
         store.write(feature, rows.with_columns(**{k: pl.lit(v) for k, v in values.items()}))
+
+
+def table_state(
+    store: mxl.LakeStore, feature: type[mxl.Feature]
+) -> tuple[int | None, pa.Schema, dict[str, str]] | None:
+    """(version, Arrow schema, properties) of a feature's table; None when it has none."""
+    table = store.format.open(store.table_ref(feature.key()))
+    if table is None:
+        return None
+    return table.version, table.schema, dict(table.properties)
