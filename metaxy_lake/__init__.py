@@ -7,17 +7,22 @@ Example:
 
 from metaxy_lake.catalog import Commit
 from metaxy_lake.config import default_hash_length
+from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import (
     ColumnCollisionError,
     ColumnTypeError,
     CommitConflictError,
+    CommitStateUnknownError,
+    ConfigError,
     CycleError,
     DuplicateFeatureError,
     DuplicateSampleError,
     FeatureDefinitionError,
     HashSettingsMismatchError,
+    InvalidFilterError,
     InvalidFrameError,
     InvalidKeyError,
+    InvalidShardError,
     MetaxyLakeError,
     MissingColumnError,
     MissingIdColumnError,
@@ -38,6 +43,7 @@ from metaxy_lake.errors import (
     UnknownHashAlgorithmError,
     UnsupportedColumnTypeError,
     UnsupportedFormatVersionError,
+    UnsupportedOperationError,
 )
 from metaxy_lake.graph import (
     Feature,
@@ -50,34 +56,47 @@ from metaxy_lake.graph import (
     FieldSpec,
     set_default_hash_length,
 )
+from metaxy_lake.ids import use_clock
 from metaxy_lake.increment import Increment
 from metaxy_lake.store import LakeStore, WriteResult
+from metaxy_lake.types import AsOfLike, FeatureRef, FilterExpr, Filters, FiltersByFeature, FrameLike
 
 set_default_hash_length(default_hash_length)  # the default graph reads metaxy_lake.toml
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsOfLike",
     "ColumnCollisionError",
     "ColumnTypeError",
     "Commit",
     "CommitConflictError",
+    "CommitStateUnknownError",
+    "ConfigError",
     "CycleError",
     "DuplicateFeatureError",
     "DuplicateSampleError",
+    "EngineSession",
     "Feature",
     "FeatureDefinitionError",
     "FeatureDep",
     "FeatureGraph",
     "FeatureKey",
+    "FeatureRef",
     "FeatureSpec",
     "FieldDep",
     "FieldKey",
     "FieldSpec",
+    "FilterExpr",
+    "Filters",
+    "FiltersByFeature",
+    "FrameLike",
     "HashSettingsMismatchError",
     "Increment",
+    "InvalidFilterError",
     "InvalidFrameError",
     "InvalidKeyError",
+    "InvalidShardError",
     "LakeStore",
     "MetaxyLakeError",
     "MissingColumnError",
@@ -99,6 +118,8 @@ __all__ = [
     "UnknownHashAlgorithmError",
     "UnsupportedColumnTypeError",
     "UnsupportedFormatVersionError",
+    "UnsupportedOperationError",
     "WriteResult",
     "__version__",
+    "use_clock",
 ]

@@ -137,12 +137,37 @@ class TimeTravelError(MetaxyLakeError, ValueError):
 
 
 class StorageAccessError(MetaxyLakeError):
-    """The object store refused or failed a request (credentials, permissions, network)."""
+    """The object store refused or failed a request (credentials, permissions, network).
+
+    The message names the store and the operation.
+    """
 
 
 class ReadOnlyStoreError(MetaxyLakeError):
     """A write, delete or push was attempted on a read-only store."""
 
 
+class UnsupportedOperationError(MetaxyLakeError):
+    """The store's table format cannot do this operation (it lacks the capability)."""
+
+
 class CommitConflictError(MetaxyLakeError):
-    """A commit kept conflicting with other writers until the deadline passed."""
+    """A commit kept conflicting with other writers until the deadline passed.
+
+    Nothing was committed: the operation is safe to retry.
+    """
+
+
+class CommitStateUnknownError(MetaxyLakeError):
+    """A commit may or may not have landed, and the table's history cannot tell.
+
+    Retry with the same ``write_id``: a write id already committed is not written again.
+    """
+
+
+class InvalidShardError(MetaxyLakeError, ValueError):
+    """A shard is not ``(index, count)`` with ``0 <= index < count``."""
+
+
+class InvalidFilterError(MetaxyLakeError, ValueError):
+    """A filter expression cannot be applied (an unknown column, a wrong type...)."""

@@ -1,8 +1,10 @@
-"""Named failpoints for crash tests: ``METAXY_LAKE_FAILPOINT=<name>[:kill|:raise]``.
+"""Named failpoints for crash tests: ``METAXY_LAKE_FAILPOINT=<name>[:kill|:raise][,...]``.
 
 Off by default; the variable is read only where a failpoint sits. ``kill`` (the default)
-SIGKILLs the process on the spot, as a crash would; ``raise`` raises ``FailpointError``,
-as a client that loses its connection after the server acted would.
+SIGKILLs the process on the spot, as a crash would; ``raise`` raises the failpoint's
+error (``FailpointError`` unless the failpoint names another), as a client that loses its
+connection after the server acted would. Several failpoints may be set at once,
+separated by commas.
 """
 
 from __future__ import annotations
@@ -10,25 +12,35 @@ from __future__ import annotations
 import os
 import signal
 
+from metaxy_lake.errors import MetaxyLakeError
+
 ENV = "METAXY_LAKE_FAILPOINT"
 WRITE_BEFORE_DATA_FILES = "write.before_data_files"
 WRITE_AFTER_DATA_FILES = "write.after_data_files"
 """The data files are written, the commit not yet made."""
 WRITE_AFTER_COMMIT = "write.after_commit"
+"""The write returned from the commit path: its caller sees the failure."""
+COMMIT_AFTER_LANDED = "commit.after_landed"
+"""Inside the commit path: the commit landed, its outcome is not known yet."""
+COMMIT_CONFLICT = "commit.conflict"
+"""Every commit attempt conflicts (until the commit deadline passes)."""
+COMMIT_HISTORY_UNREADABLE = "commit.history_unreadable"
+"""Reading the history to resolve an unknown outcome fails."""
 
 
-class FailpointError(RuntimeError):
-    """Raised by a failpoint in ``raise`` mode."""
+class FailpointError(MetaxyLakeError, RuntimeError):
+    """Raised by a failpoint in ``raise`` mode (it reaches the caller as it is)."""
 
 
-def failpoint(name: str) -> None:
-    """Crash or raise here if ``METAXY_LAKE_FAILPOINT`` names this point."""
+def failpoint(name: str, error: type[Exception] = FailpointError) -> None:
+    """Crash, or raise ``error``, here if ``METAXY_LAKE_FAILPOINT`` names this point."""
     setting = os.environ.get(ENV)
     if not setting:
         return
-    point, _, action = setting.partition(":")
-    if point != name:
-        return
-    if action == "raise":
-        raise FailpointError(f"failpoint {name}")
-    os.kill(os.getpid(), signal.SIGKILL)
+    for entry in setting.split(","):
+        point, _, action = entry.strip().partition(":")
+        if point != name:
+            continue
+        if action == "raise":
+            raise error(f"failpoint {name}")
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -93,9 +93,19 @@ class StorageConfig:
 
     @property
     def identity(self) -> str:
-        """A short stable name for (endpoint, region, key): one DuckDB filesystem each."""
-        text = "|".join([self.endpoint_url or "", self.region or "", self.access_key_id or ""])
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """A short stable name for (endpoint, region, credentials): one DuckDB filesystem each.
+
+        The secret is part of it (hashed), so that a store with wrong credentials never
+        reads through the filesystem of one with the right ones.
+        """
+        parts = [
+            self.endpoint_url,
+            self.region,
+            self.access_key_id,
+            self.secret_access_key,
+            self.session_token,
+        ]
+        return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:12]
 
     def describe(self) -> str:
         """Where requests go, for error messages (never the secret)."""

@@ -3,9 +3,10 @@
 Every test that takes ``fmt`` (directly or through ``store``/``make_store``) runs once per
 format selected with ``pytest --formats=delta,iceberg,lance`` (default: all), and the store
 tests once per location selected with ``--locations=local,s3`` (default: both; S3 is a real
-SeaweedFS server the session starts on 127.0.0.1). A format's known gap is declared next to
-the test with ``@pytest.mark.gap("lance", raises=Error, reason=...)``: a strict expected
-failure that must name the exception it expects.
+SeaweedFS server the session starts on 127.0.0.1). A test that needs a capability some
+format lacks says so with ``@pytest.mark.requires("compaction_metadata", raises=Error)``:
+on every format whose capability flags lack it, the test is a strict expected failure that
+must name the exception it expects (the gaps come from the flags, not from a list here).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from s3server import S3Server
 
 import metaxy_lake as mxl
-from metaxy_lake.formats import known_formats
+from metaxy_lake.formats import format_class, known_formats
 
 settings.register_profile(
     "ci",
@@ -56,7 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "gap(format, raises, reason): a known gap of one format (strict xfail)"
+        "markers",
+        "requires(capability, raises): strict xfail on formats whose flags lack the capability",
     )
     config.addinivalue_line(
         "markers", "locations(*names): run a store test only at these locations"
@@ -88,12 +90,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fmt = getattr(item, "callspec", None) and item.callspec.params.get("fmt")
-        for mark in item.iter_markers("gap"):
-            if mark.args and mark.args[0] == fmt:
+        if not fmt:
+            continue
+        capabilities = format_class(fmt).capabilities
+        for mark in item.iter_markers("requires"):
+            (capability,) = mark.args
+            assert capability in capabilities.names(), f"unknown capability {capability}"
+            if not getattr(capabilities, capability):
                 raises = mark.kwargs["raises"]  # a gap must name its exception
-                item.add_marker(
-                    pytest.mark.xfail(raises=raises, strict=True, reason=mark.kwargs["reason"])
-                )
+                reason = f"the {fmt} format lacks {capability}"
+                item.add_marker(pytest.mark.xfail(raises=raises, strict=True, reason=reason))
 
 
 @pytest.fixture

@@ -42,6 +42,26 @@ def write_batches(kwargs: dict[str, Any], writer: int, writes: int, rows: int) -
     return writes
 
 
+def race_first_writes(
+    stores: list[dict[str, Any]], writer: int, barrier: Any, writes: int, rows: int
+) -> None:
+    """For each fresh store in turn: wait for every writer, then append ``writes`` batches.
+
+    The barrier lines the writers up on each store's very first write (the table does not
+    exist yet), so that they race to create it.
+    """
+    feature = batch_feature()
+    for kwargs in stores:
+        store = mxl.LakeStore(**kwargs)
+        barrier.wait(timeout=120)
+        try:
+            for seq in range(writes):
+                store.write(feature, batch(writer, seq, rows), write_id=f"w{writer}-s{seq}")
+        except BaseException:
+            barrier.abort()  # the others stop at the next round instead of waiting
+            raise
+
+
 if __name__ == "__main__":  # python workers.py '<kwargs repr>' writer writes rows
     import ast
 

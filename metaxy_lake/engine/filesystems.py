@@ -1,7 +1,7 @@
 """Object stores as DuckDB filesystems (no DuckDB extension is downloaded).
 
 DuckDB keeps one fsspec filesystem per protocol name, so each storage identity (endpoint,
-region, key) is registered under a protocol of its own; two stores with different
+region, credentials) is registered under a protocol of its own; two stores with different
 endpoints or credentials can then be scanned in one query.
 """
 
@@ -15,19 +15,21 @@ import duckdb
 from metaxy_lake.storage import StorageConfig, is_object_store
 
 Localize = Callable[[str], str]
+"""Rewrites a data file's URI into one DuckDB can open in the session."""
 PROTOCOL_PREFIX = "mxls3"
 
 
-def _identity(uri: str) -> str:
+def local(uri: str) -> str:
+    """Local files are read where they are."""
     return uri
 
 
-def object_store_localizer(
+def register_filesystem(
     con: duckdb.DuckDBPyConnection, root: str, storage: StorageConfig
-) -> Localize:
-    """Register the store's filesystem (once) and return a rewrite of its file URIs."""
+) -> Localize | None:
+    """Register the object store of ``root`` in ``con``'s database (None for a local root)."""
     if not is_object_store(root):
-        return _identity
+        return None
     import s3fs  # imported only for object stores
 
     protocol = f"{PROTOCOL_PREFIX}{storage.identity}"

@@ -1,9 +1,11 @@
 """The increment (DESIGN section 5), computed by DuckDB in one query.
 
-``expected_*`` build a lazy relation of what the target should hold (ids, carried upstream
-columns, provenance and data-version columns); ``compare`` joins it with the target's live
-rows once, materialises the rows that need work in a temporary table of the increment's
-own DuckDB session, and splits them into new, stale and orphaned.
+``resolve`` takes an ``IncrementRequest``: the target's rows and, for a root, the current
+samples, else each dependency's rows. ``expected_*`` build a lazy relation of what the
+target should hold (ids, carried upstream columns, provenance and data-version columns);
+``compare`` joins it with the target's live rows once, materialises the rows that need
+work in a temporary table of the increment's own DuckDB session, and splits them into
+new, stale and orphaned.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Any
 import duckdb
 
 from metaxy_lake.engine.maps import pair, pair_to_map, pair_value
-from metaxy_lake.engine.recipe import HashSettings, field_provenance, map_value, sample_hash
+from metaxy_lake.engine.recipe import (
+    MISSING_UPSTREAM,
+    HashSettings,
+    field_provenance,
+    map_value,
+    sample_hash,
+)
 from metaxy_lake.engine.relations import (
     SRC,
     Relation,
@@ -27,6 +35,7 @@ from metaxy_lake.engine.relations import (
     query,
 )
 from metaxy_lake.engine.sql import ident, idents, lit, string_list, string_map
+from metaxy_lake.errors import MissingUpstreamValueError
 from metaxy_lake.graph.definition import FeatureDefinition, ResolvedDep
 from metaxy_lake.graph.keys import FeatureKey, FieldKey
 from metaxy_lake.schema import (
@@ -61,6 +70,34 @@ class UpstreamInput:
 
 
 KINDS = ("new", "stale", "orphaned")
+
+
+@dataclass(frozen=True)
+class IncrementRequest:
+    """Everything one increment is computed from.
+
+    Attributes:
+        definition: The target feature.
+        settings: The record hash settings.
+        target_rows: Every stored row of the target (the live rows are taken here).
+        upstream: For a non-root target, each dependency's rows and filters.
+        samples: For a root target, the complete current set of samples (checked).
+        target_filters: Expressions scoping the target's stored live rows.
+        global_filters: Expressions applied to every dependency (or the samples) and to
+            the target.
+        staleness_predicates: Expressions on the target's live rows; a match is stale.
+        shard: ``(index, count)``: only the samples of this shard.
+    """
+
+    definition: FeatureDefinition
+    settings: HashSettings
+    target_rows: Relation
+    upstream: Sequence[UpstreamInput] = ()
+    samples: Relation | None = None
+    target_filters: Sequence[Any] = ()
+    global_filters: Sequence[Any] = ()
+    staleness_predicates: Sequence[Any] = ()
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,27 +240,47 @@ def _changed_fields(field_values: dict[str, str]) -> str:
     return f"list_filter({listed}, lambda x: x IS NOT NULL)"
 
 
+def resolve(con: duckdb.DuckDBPyConnection, request: IncrementRequest) -> IncrementRelations:
+    """Compute the increment of ``request``; every relation in it must belong to ``con``.
+
+    Raises:
+        MissingUpstreamValueError: A required upstream data version is null (the message
+            names the feature, the field and the sample).
+    """
+    r = request
+    if r.samples is not None:
+        expected = expected_from_samples(
+            r.definition, r.samples, r.settings, r.global_filters, r.shard
+        )
+    else:
+        expected = expected_from_upstream(
+            r.definition, r.upstream, r.settings, r.global_filters, r.shard
+        )
+    try:
+        return compare(con, request, expected)
+    except duckdb.Error as exc:
+        if MISSING_UPSTREAM in str(exc):
+            raise MissingUpstreamValueError(str(exc).split(MISSING_UPSTREAM, 1)[1]) from exc
+        raise
+
+
 def compare(
-    con: duckdb.DuckDBPyConnection,
-    definition: FeatureDefinition,
-    expected: Expected,
-    target_rows: Relation,
-    scope_filters: Sequence[Any],
-    predicates: Sequence[Any],
-    shard: tuple[int, int] | None,
+    con: duckdb.DuckDBPyConnection, request: IncrementRequest, expected: Expected
 ) -> IncrementRelations:
     """Join expected rows with the target's live rows once and split the result.
 
     The joined rows that need work are computed once, into a temporary table of ``con``
     (a session of this increment's own, which every relation here must belong to); their
-    maps and changed fields are built only then. Target rows outside ``scope_filters``
-    are never reported; a stored row matching a staleness predicate is stale even when
-    its provenance is current.
+    maps and changed fields are built only then. Target rows outside the target and
+    global filters are never reported; a stored row matching a staleness predicate is
+    stale even when its provenance is current.
     """
+    definition, shard = request.definition, request.shard
     ids = list(definition.id_columns)
-    live = in_shard(latest(target_rows, ids), ids, shard)
-    scoped = narwhals_flag(live, scope_filters, _SCOPE, every=True)
-    flagged = narwhals_flag(scoped, predicates, _PREDICATE, every=False)
+    live = in_shard(latest(request.target_rows, ids), ids, shard)
+    scope = [*request.target_filters, *request.global_filters]
+    scoped = narwhals_flag(live, scope, _SCOPE, every=True)
+    flagged = narwhals_flag(scoped, request.staleness_predicates, _PREDICATE, every=False)
     target = flagged.project(
         f"{idents(ids)}, {ident(PROVENANCE)} AS {_T_PROVENANCE}, "
         f"{ident(PROVENANCE_BY_FIELD)} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, "
@@ -273,11 +330,4 @@ def compare(
     )
 
 
-__all__ = [
-    "Expected",
-    "IncrementRelations",
-    "UpstreamInput",
-    "compare",
-    "expected_from_samples",
-    "expected_from_upstream",
-]
+__all__ = ["IncrementRelations", "IncrementRequest", "UpstreamInput", "resolve"]

@@ -2,13 +2,14 @@
 
 Everything here composes lazy ``DuckDBPyRelation`` objects and leaves no named view
 behind, so a relation stays valid for as long as the caller holds it. ``materialize``
-keeps rows in a temporary table of a connection of their own (a ``session``): it lives
-exactly as long as some relation over it does.
+keeps rows in a temporary table of a connection of their own (``EngineSession.cursor``):
+it lives exactly as long as some relation over it does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -16,6 +17,7 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.engine.sql import ident, idents
+from metaxy_lake.errors import InvalidFilterError
 from metaxy_lake.formats import ParquetScan, ScanSource
 from metaxy_lake.schema import CREATED_AT, DELETED_AT, WRITE_ID
 
@@ -29,20 +31,6 @@ def query(rel: Relation, sql: str) -> Relation:
     out = rel.query(SRC, sql)
     if out is None:  # pragma: no cover - only statements without a result give None
         raise ValueError(f"not a query: {sql}")
-    return out
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the settings the engine relies on."""
-    con = duckdb.connect()
-    con.execute("SET parquet_metadata_cache = true")
-    return session(con)
-
-
-def session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """A new connection to ``con``'s database (same filesystems, own temporary tables)."""
-    out = con.cursor()
-    out.execute("SET TimeZone = 'UTC'")
     return out
 
 
@@ -133,12 +121,28 @@ def in_shard(rel: Relation, id_columns: Sequence[str], shard: tuple[int, int] | 
     return rel.filter(f"{shard_sql(id_columns, count)} = {index}")
 
 
+@contextmanager
+def _applying(exprs: Sequence[Any]) -> Iterator[None]:
+    """Name the expressions when narwhals or DuckDB cannot apply them."""
+    try:
+        yield
+    except (duckdb.Error, nw.exceptions.NarwhalsError, TypeError, ValueError) as exc:
+        raise InvalidFilterError(
+            f"cannot apply filter {', '.join(map(str, exprs))}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def narwhals_filter(rel: Relation, exprs: Sequence[Any]) -> Relation:
-    """Apply narwhals expressions (ANDed) to a relation."""
+    """Apply narwhals expressions (ANDed) to a relation.
+
+    Raises:
+        InvalidFilterError: An expression names an unknown column or cannot apply.
+    """
     if not exprs:
         return rel
-    frame = nw.from_native(rel).filter(*exprs)
-    native: Relation = nw.to_native(frame)
+    with _applying(exprs):
+        frame = nw.from_native(rel).filter(*exprs)
+        native: Relation = nw.to_native(frame)
     return native
 
 
@@ -150,8 +154,9 @@ def narwhals_flag(rel: Relation, exprs: Sequence[Any], name: str, *, every: bool
     if not exprs:
         return rel.project(f"*, {str(every).lower()} AS {ident(name)}")
     combine = nw.all_horizontal if every else nw.any_horizontal
-    frame = nw.from_native(rel).with_columns(
-        combine(*exprs, ignore_nulls=False).fill_null(value=False).alias(name)
-    )
-    native: Relation = nw.to_native(frame)
+    with _applying(exprs):
+        frame = nw.from_native(rel).with_columns(
+            combine(*exprs, ignore_nulls=False).fill_null(value=False).alias(name)
+        )
+        native: Relation = nw.to_native(frame)
     return native

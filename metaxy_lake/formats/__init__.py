@@ -11,6 +11,8 @@ from typing import Any
 
 from metaxy_lake.errors import StoreConfigError, UnknownFormatError
 from metaxy_lake.formats.base import (
+    DEFAULT_COMMIT_TIMEOUT_S,
+    HISTORY_WINDOW,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -24,6 +26,8 @@ from metaxy_lake.formats.base import (
 from metaxy_lake.storage import StorageConfig
 
 __all__ = [
+    "DEFAULT_COMMIT_TIMEOUT_S",
+    "HISTORY_WINDOW",
     "AsOf",
     "Capabilities",
     "CommitRecord",
@@ -90,7 +94,11 @@ def format_class(name: str) -> type[TableFormat]:
 
 
 def load_format(
-    name: str, root: str, storage: StorageConfig, options: Mapping[str, Any]
+    name: str,
+    root: str,
+    storage: StorageConfig,
+    options: Mapping[str, Any],
+    commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
 ) -> TableFormat:
     """Return the format ``name`` bound to a store's root, storage settings and options."""
-    return format_class(name)(root, storage, options)
+    return format_class(name)(root, storage, options, commit_timeout_s)

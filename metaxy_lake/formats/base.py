@@ -4,6 +4,12 @@ A ``TableFormat`` is bound to one store (root URI, storage options, format optio
 opens and creates tables. A ``LakeTable`` is one table opened at one version. Nothing
 outside ``formats/`` imports deltalake, pyiceberg or lance: the rest of metaxy_lake talks
 to tables only through these classes.
+
+The base classes own what every format needs alike: create-or-open (also when writers
+race to create a table), finding the commit of a write id, the conflict retry loop, and
+the capability check. A format implements small hooks (``_create``, ``_open``, ...).
+Errors keep two meanings apart: ``CommitConflictError`` (nothing happened) and
+``CommitStateUnknownError`` (the commit may have landed: the caller looks in history).
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
 from metaxy_lake.arrowtypes import normalize
-from metaxy_lake.errors import CommitConflictError
-from metaxy_lake.failpoints import WRITE_AFTER_DATA_FILES, failpoint
+from metaxy_lake.errors import CommitConflictError, UnsupportedOperationError
+from metaxy_lake.failpoints import COMMIT_CONFLICT, WRITE_AFTER_DATA_FILES, failpoint
+from metaxy_lake.schema import COMMIT_WRITE_ID
 from metaxy_lake.storage import StorageConfig
 
 AsOf = int | dt.datetime
@@ -28,10 +35,20 @@ AsOf = int | dt.datetime
 
 T = TypeVar("T")
 
+HISTORY_WINDOW = 100
+"""Commits searched for a write id (the idempotency window)."""
+DEFAULT_COMMIT_TIMEOUT_S = 120.0
+"""How long a commit keeps retrying conflicts with other writers."""
+
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a format can do; a missing capability is a declared gap, not a bug."""
+    """What a format can do.
+
+    A missing capability is a declared gap: the operation raises
+    ``UnsupportedOperationError`` (or, for ``compaction_metadata``, its commit carries no
+    write id), and the behaviour suite marks the tests that need it.
+    """
 
     time_travel_by_version: bool = True
     time_travel_by_timestamp: bool = True
@@ -41,8 +58,11 @@ class Capabilities:
     expiry: bool = True
     compaction_metadata: bool = True
     """Whether a compaction commit carries metaxy's commit metadata (write id...)."""
-    first_version: int | None = 0
-    """The version a new table starts at (None: versions are ids, not counters)."""
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """Every capability's name."""
+        return [f.name for f in fields(cls)]
 
 
 @dataclass(frozen=True)
@@ -88,10 +108,46 @@ def arrow_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, normalize(f.type)) for f in schema])
 
 
+class _InjectedConflict(Exception):
+    """Raised by the ``commit.conflict`` failpoint: a conflict that never resolves."""
+
+
+def retry_commit(
+    attempt: Callable[[], T],
+    is_conflict: Callable[[Exception], bool],
+    deadline_s: float,
+    what: str,
+) -> T:
+    """Call ``attempt`` until it succeeds, retrying conflicts with jittered backoff.
+
+    Conflicts (another writer committed first: nothing happened, safe to retry) are
+    retried until ``deadline_s``; any other error propagates at once.
+
+    Raises:
+        CommitConflictError: Still conflicting when the deadline passed.
+    """
+    start = time.monotonic()
+    delay = 0.01
+    while True:
+        try:
+            failpoint(COMMIT_CONFLICT, error=_InjectedConflict)
+            return attempt()
+        except Exception as exc:
+            if not (isinstance(exc, _InjectedConflict) or is_conflict(exc)):
+                raise
+            if time.monotonic() - start > deadline_s:
+                raise CommitConflictError(
+                    f"{what} still conflicting after {deadline_s:g} s: {exc}"
+                ) from exc
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 1.0)
+
+
 class LakeTable(ABC):
     """One table of a lakehouse format, opened at one version."""
 
     ref: TableRef
+    commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S
 
     @property
     @abstractmethod
@@ -121,6 +177,10 @@ class LakeTable(ABC):
 
         Two phases: the data files are written first (invisible to readers), then one
         commit adds them. A writer killed between the two leaves the table as it was.
+
+        Raises:
+            CommitConflictError: Other writers kept winning until the deadline.
+            CommitStateUnknownError: The commit may or may not have landed.
         """
         staged = self.stage(data)
         failpoint(WRITE_AFTER_DATA_FILES)
@@ -144,11 +204,15 @@ class LakeTable(ABC):
 
     @abstractmethod
     def history(self, limit: int | None = None) -> list[CommitRecord]:
-        """Commits, newest first."""
+        """Commits, newest first, as the table has them now (whatever version is open)."""
 
     @abstractmethod
     def compact(self, metadata: Mapping[str, str]) -> int | None:
-        """Rewrite small data files into larger ones, keeping every row; return the version."""
+        """Rewrite small data files into larger ones, keeping every row.
+
+        Returns:
+            The version made, or None when there was nothing to compact.
+        """
 
     @abstractmethod
     def expire(self, older_than: dt.datetime) -> int:
@@ -158,6 +222,23 @@ class LakeTable(ABC):
             How many versions or files were removed, as the format counts them.
         """
 
+    def find_commit(self, write_id: str, window: int = HISTORY_WINDOW) -> CommitRecord | None:
+        """The commit carrying ``write_id`` among the table's ``window`` latest commits."""
+        for record in self.history(window):
+            if record.metadata.get(COMMIT_WRITE_ID) == write_id:
+                return record
+        return None
+
+    def _committed_version(self, metadata: Mapping[str, str], fallback: int) -> int:
+        """The version of the commit just made: the one carrying its write id.
+
+        Libraries that do not return the version they made (delta-rs) are asked through
+        history; ``fallback`` (the latest version) serves when no write id was given.
+        """
+        write_id = metadata.get(COMMIT_WRITE_ID)
+        found = self.find_commit(write_id) if write_id is not None else None
+        return found.version if found is not None else fallback
+
 
 class TableFormat(ABC):
     """A lakehouse table format bound to one store.
@@ -166,54 +247,96 @@ class TableFormat(ABC):
         root: The store's root URI.
         storage: Object-store settings (each format spells them its own way).
         options: Format-specific options (for Iceberg, ``catalog`` and ``namespace``).
+        commit_timeout_s: How long commits keep retrying conflicts.
     """
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
-    def __init__(self, root: str, storage: StorageConfig, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        root: str,
+        storage: StorageConfig,
+        options: Mapping[str, Any],
+        commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
+    ) -> None:
         self.root = root
         self.storage = storage
         self.options = dict(options)
+        self.commit_timeout_s = commit_timeout_s
 
-    @abstractmethod
+    def require(self, capability: str, operation: str) -> None:
+        """Raise ``UnsupportedOperationError`` unless the format has ``capability``."""
+        if not getattr(self.capabilities, capability):
+            raise UnsupportedOperationError(
+                f"the {self.name} format cannot do {operation} (it lacks {capability})"
+            )
+
     def open(self, ref: TableRef, as_of: AsOf | None = None) -> LakeTable | None:
         """Open a table (at the latest version or as of one), or ``None`` if there is none.
 
         Raises:
             TimeTravelError: ``as_of`` is before the table existed or was expired.
+            UnsupportedOperationError: The format cannot travel in time that way.
+        """
+        if isinstance(as_of, int):
+            self.require("time_travel_by_version", "reads as of a version")
+        elif as_of is not None:
+            self.require("time_travel_by_timestamp", "reads as of a time")
+        table = self._open(ref, as_of)
+        if table is not None:
+            table.commit_timeout_s = self.commit_timeout_s
+        return table
+
+    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
+        """Create a table, or open it when it exists (another writer may create it first).
+
+        Writers racing on a table's first write all succeed: a creation that fails is
+        judged by looking again. The table exists now: a concurrent writer won, and its
+        table is opened. It does not, and the failure was a conflict: try again. Else the
+        failure was real.
+
+        Raises:
+            CommitConflictError: Creation kept conflicting until the deadline.
         """
 
-    @abstractmethod
-    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
-        """Create a table; if another writer created it meanwhile, open that one."""
-
-
-def retry_commit(
-    attempt: Callable[[], T],
-    is_conflict: Callable[[Exception], bool],
-    deadline_s: float = 120.0,
-    what: str = "commit",
-) -> T:
-    """Call ``attempt`` until it succeeds, retrying conflicts with jittered backoff.
-
-    Conflicts (another writer committed first: nothing happened, safe to retry) are
-    retried until ``deadline_s``; any other error propagates at once.
-
-    Raises:
-        CommitConflictError: Still conflicting when the deadline passed.
-    """
-    start = time.monotonic()
-    delay = 0.01
-    while True:
-        try:
-            return attempt()
-        except Exception as exc:
-            if not is_conflict(exc):
+        def attempt() -> LakeTable:
+            found = self.open(ref)
+            if found is not None:
+                return found
+            try:
+                self._create(ref, schema, properties)
+            except Exception as exc:
+                found = self.open(ref)
+                if found is not None:
+                    return found
+                if self._is_create_conflict(exc):
+                    raise _CreateConflict(str(exc)) from exc
                 raise
-            if time.monotonic() - start > deadline_s:
-                raise CommitConflictError(
-                    f"{what} still conflicting after {deadline_s:.0f} s: {exc}"
-                ) from exc
-        time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 1.0)
+            created = self.open(ref)
+            if created is None:
+                raise _CreateConflict(f"{ref.uri} was created but cannot be opened yet")
+            return created
+
+        return retry_commit(
+            attempt,
+            lambda exc: isinstance(exc, _CreateConflict),
+            self.commit_timeout_s,
+            f"creating {ref.name}",
+        )
+
+    @abstractmethod
+    def _open(self, ref: TableRef, as_of: AsOf | None) -> LakeTable | None:
+        """Open a table, or return None when it does not exist."""
+
+    @abstractmethod
+    def _create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> None:
+        """Create an empty table; may fail when another writer created it meanwhile."""
+
+    def _is_create_conflict(self, exc: Exception) -> bool:
+        """Whether a failed creation that left no table may succeed when tried again."""
+        return False
+
+
+class _CreateConflict(Exception):
+    """A creation lost a race that left no table to open yet: try again."""

@@ -17,7 +17,7 @@ from deltalake import CommitProperties, DeltaTable, Field
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
-from metaxy_lake.errors import TimeTravelError
+from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
     AsOf,
     Capabilities,
@@ -31,7 +31,8 @@ from metaxy_lake.formats.base import (
     arrow_schema,
     retry_commit,
 )
-from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_WRITE_ID, HASHES
+from metaxy_lake.formats.outcomes import transport_failure
+from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, HASHES
 from metaxy_lake.storage import StorageConfig, object_store_options, pyarrow_filesystem
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -41,7 +42,6 @@ MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
 
 LOG_RETENTION = "delta.logRetentionDuration"
-_EXISTS = "already exists"
 _UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
 
 
@@ -122,13 +122,10 @@ class DeltaLakeTable(LakeTable):
     def _reload(self) -> None:
         self._table = DeltaTable(self.ref.uri, storage_options=self._options)
 
-    def _version_of(self, write_id: str | None) -> int:
+    def _made(self, metadata: Mapping[str, str]) -> int:
+        """The version the commit just made (delta-rs does not return it)."""
         self._reload()
-        if write_id is not None:
-            for record in self.history(limit=50):
-                if record.metadata.get(COMMIT_WRITE_ID) == write_id:
-                    return record.version
-        return self.version
+        return self._committed_version(metadata, self.version)
 
     def stage(self, data: pa.Table) -> list[AddAction]:
         """Write Parquet data files that no commit references yet, one per core in parallel.
@@ -170,12 +167,17 @@ class DeltaLakeTable(LakeTable):
         """
 
         def attempt() -> None:
-            self._table.create_write_transaction(
-                list[AddAction | RemoveAction](staged),
-                mode="append",
-                schema=self._table.schema(),
-                commit_properties=_commit(metadata),
-            )
+            try:
+                self._table.create_write_transaction(
+                    list[AddAction | RemoveAction](staged),
+                    mode="append",
+                    schema=self._table.schema(),
+                    commit_properties=_commit(metadata),
+                )
+            except OSError as exc:  # the log entry's PUT may have reached the server
+                if transport_failure(exc):
+                    raise CommitStateUnknownError(f"append to {self.ref.name}: {exc}") from exc
+                raise
 
         def conflict(exc: Exception) -> bool:
             if isinstance(exc, CommitFailedError):
@@ -183,8 +185,8 @@ class DeltaLakeTable(LakeTable):
                 return True
             return False
 
-        retry_commit(attempt, conflict, what=f"append to {self.ref.name}")
-        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+        retry_commit(attempt, conflict, self.commit_timeout_s, f"append to {self.ref.name}")
+        return self._made(metadata)
 
     def add_columns(self, fields: Sequence[pa.Field]) -> None:
         """Add nullable columns (a metadata-only commit)."""
@@ -205,7 +207,7 @@ class DeltaLakeTable(LakeTable):
             .when_matched_delete()
             .execute()
         )
-        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+        return self._made(metadata)
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
         """Commits newest first, with the custom metadata of each."""
@@ -229,7 +231,7 @@ class DeltaLakeTable(LakeTable):
         result = self._table.optimize.compact(commit_properties=_commit(metadata))
         if not result.get("numFilesRemoved"):
             return None
-        return self._version_of(metadata.get(COMMIT_WRITE_ID))
+        return self._made(metadata)
 
     def expire(self, older_than: dt.datetime) -> int:
         """Vacuum unreferenced files and drop log entries older than ``older_than``."""
@@ -255,7 +257,7 @@ class DeltaFormat(TableFormat):
     name = "delta"
     capabilities = Capabilities()
 
-    def open(self, ref: TableRef, as_of: AsOf | None = None) -> DeltaLakeTable | None:
+    def _open(self, ref: TableRef, as_of: AsOf | None) -> DeltaLakeTable | None:
         """Open the latest version (or one as of a version or time), or ``None``."""
         options = object_store_options(self.root, self.storage)
         try:
@@ -272,21 +274,21 @@ class DeltaFormat(TableFormat):
                 ) from exc
         return DeltaLakeTable(ref, table, options, self.storage)
 
-    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
-        """Create the table with its properties; a concurrent creator's table is reused."""
-        try:
-            DeltaTable.create(
-                ref.uri,
-                schema=schema,
-                configuration=dict(properties),
-                raise_if_key_not_exists=False,
-                storage_options=object_store_options(self.root, self.storage),
-                commit_properties=_commit({COMMIT_OPERATION: "create"}),
-            )
-        except DeltaError as exc:
-            if _EXISTS not in str(exc):
-                raise
-        table = self.open(ref)
-        if table is None:  # pragma: no cover - created just above
-            raise FileNotFoundError(ref.uri)
-        return table
+    def _create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> None:
+        """Create the table with its properties in its first commit.
+
+        Two creators race on version 0: the loser sees "already exists" or, when the
+        winner's commit came between its own reads, "Protocol changed since last commit"
+        (``CommitFailedError``); either way the base looks again and opens the winner's.
+        """
+        DeltaTable.create(
+            ref.uri,
+            schema=schema,
+            configuration=dict(properties),
+            raise_if_key_not_exists=False,
+            storage_options=object_store_options(self.root, self.storage),
+            commit_properties=_commit({COMMIT_OPERATION: "create"}),
+        )
+
+    def _is_create_conflict(self, exc: Exception) -> bool:
+        return isinstance(exc, CommitFailedError)

@@ -8,7 +8,6 @@ silently diverge).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
@@ -17,12 +16,16 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    CommitStateUnknownException,
+    NoSuchTableError,
+)
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 
-from metaxy_lake.errors import StoreConfigError, TimeTravelError
+from metaxy_lake.errors import CommitStateUnknownError, StoreConfigError, TimeTravelError
 from metaxy_lake.formats.base import (
     AsOf,
     Capabilities,
@@ -49,6 +52,17 @@ _DELETED = "deleted-records"
 
 def _is_conflict(exc: Exception) -> bool:
     return isinstance(exc, CommitFailedException)
+
+
+def _is_catalog_setup_race(exc: Exception) -> bool:
+    """Two processes setting up a fresh SQL catalog: the loser's CREATE TABLE fails.
+
+    pyiceberg's SQL catalog creates its tables when they are missing; a concurrent
+    process may create them between its check and its ``CREATE TABLE``
+    (``sqlite3.OperationalError: table iceberg_tables already exists``). Looking again
+    finds them.
+    """
+    return "already exists" in str(exc) and type(exc).__name__ == "OperationalError"
 
 
 def _local(uri: str) -> bool:
@@ -127,9 +141,12 @@ class IcebergTable(LakeTable):
     def _commit(self, action: Any, what: str) -> int | None:
         def attempt() -> None:
             self._table = self._table.refresh()
-            action(self._table)
+            try:
+                action(self._table)
+            except CommitStateUnknownException as exc:  # the catalog may have swapped
+                raise CommitStateUnknownError(f"{what} on {self.ref.name}: {exc}") from exc
 
-        retry_commit(attempt, _is_conflict, what=f"{what} on {self.ref.name}")
+        retry_commit(attempt, _is_conflict, self.commit_timeout_s, f"{what} on {self.ref.name}")
         snapshot = self._table.current_snapshot()
         self._snapshot_id = snapshot.snapshot_id if snapshot is not None else None
         return self._snapshot_id
@@ -230,7 +247,7 @@ class IcebergFormat(TableFormat):
     """Apache Iceberg in a pyiceberg catalog (SQL, REST, Glue...)."""
 
     name = "iceberg"
-    capabilities = Capabilities(first_version=None)
+    capabilities = Capabilities()
 
     @functools.cached_property
     def catalog(self) -> Catalog:
@@ -247,7 +264,12 @@ class IcebergFormat(TableFormat):
             db.parent.mkdir(parents=True, exist_ok=True)
             properties = {"type": "sql", "uri": f"sqlite:///{db}"}
         properties = {"warehouse": _file_uri(self.root), **self._file_io(), **properties}
-        return load_catalog("metaxy_lake", **properties)
+        return retry_commit(
+            lambda: load_catalog("metaxy_lake", **properties),
+            _is_catalog_setup_race,
+            self.commit_timeout_s,
+            f"opening the Iceberg catalog of {self.root}",
+        )
 
     def _file_io(self) -> dict[str, str]:
         """Pyiceberg FileIO properties for an object-store root."""
@@ -272,7 +294,7 @@ class IcebergFormat(TableFormat):
     def _identifier(self, ref: TableRef) -> tuple[str, str]:
         return (self.namespace, ref.name)
 
-    def open(self, ref: TableRef, as_of: AsOf | None = None) -> IcebergTable | None:
+    def _open(self, ref: TableRef, as_of: AsOf | None) -> IcebergTable | None:
         """Load the table at its current snapshot, or as of a snapshot id or a time."""
         try:
             table = self.catalog.load_table(self._identifier(ref))
@@ -304,16 +326,12 @@ class IcebergFormat(TableFormat):
             if not self.catalog.namespace_exists(self.namespace):
                 raise
 
-    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
-        """Create the table at the ref's location; reuse one a concurrent writer created."""
+    def _create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> None:
+        """Create the table at the ref's location (a concurrent creator's is opened)."""
         self._ensure_namespace()
-        with contextlib.suppress(TableAlreadyExistsError):
-            self.catalog.create_table(
-                self._identifier(ref),
-                schema=schema,
-                location=_file_uri(ref.uri),
-                properties=dict(properties),
-            )
-        table = self.open(ref)
-        assert table is not None
-        return table
+        self.catalog.create_table(
+            self._identifier(ref),
+            schema=schema,
+            location=_file_uri(ref.uri),
+            properties=dict(properties),
+        )

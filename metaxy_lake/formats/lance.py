@@ -15,7 +15,7 @@ import lance
 import pyarrow as pa
 from lance.fragment import write_fragments
 
-from metaxy_lake.errors import TimeTravelError
+from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
     AsOf,
     Capabilities,
@@ -28,7 +28,8 @@ from metaxy_lake.formats.base import (
     arrow_schema,
     retry_commit,
 )
-from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS, COMMIT_WRITE_ID
+from metaxy_lake.formats.outcomes import transport_failure
+from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS
 from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
@@ -94,19 +95,21 @@ class LanceTable(LakeTable):
                 operation=lance.LanceOperation.Append(staged),
                 transaction_properties=dict(metadata),
             )
+            return self._commit_transaction(transaction)
+
+        what = f"append to {self.ref.name}"
+        self._dataset = retry_commit(attempt, _is_conflict, self.commit_timeout_s, what)
+        return self._committed_version(metadata, self.version)
+
+    def _commit_transaction(self, transaction: Any) -> Any:
+        try:
             return lance.LanceDataset.commit(
                 self.ref.uri, transaction, storage_options=self._options
             )
-
-        self._dataset = retry_commit(attempt, _is_conflict, what=f"append to {self.ref.name}")
-        return self._version_of(metadata.get(COMMIT_WRITE_ID))
-
-    def _version_of(self, write_id: str | None) -> int:
-        if write_id is not None:
-            for record in self.history(limit=50):
-                if record.metadata.get(COMMIT_WRITE_ID) == write_id:
-                    return record.version
-        return self.version
+        except OSError as exc:  # the manifest's PUT may have reached the server
+            if not _is_conflict(exc) and transport_failure(exc):
+                raise CommitStateUnknownError(f"commit to {self.ref.name}: {exc}") from exc
+            raise
 
     def add_columns(self, fields: Sequence[pa.Field]) -> None:
         """Add all-null columns."""
@@ -123,11 +126,10 @@ class LanceTable(LakeTable):
             builder = self._dataset.merge_insert(keys.column_names).when_matched_delete()
             transaction, _ = builder.execute_uncommitted(keys.cast(key_schema))
             transaction.transaction_properties = dict(metadata)
-            return lance.LanceDataset.commit(
-                self.ref.uri, transaction, storage_options=self._options
-            )
+            return self._commit_transaction(transaction)
 
-        self._dataset = retry_commit(attempt, _is_conflict, what=f"delete from {self.ref.name}")
+        what = f"delete from {self.ref.name}"
+        self._dataset = retry_commit(attempt, _is_conflict, self.commit_timeout_s, what)
         return self.version
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
@@ -177,9 +179,9 @@ class LanceFormat(TableFormat):
     """Lance: columnar datasets with versions, committed by conditional put."""
 
     name = "lance"
-    capabilities = Capabilities(first_version=1, compaction_metadata=False)
+    capabilities = Capabilities(compaction_metadata=False)
 
-    def open(self, ref: TableRef, as_of: AsOf | None = None) -> LanceTable | None:
+    def _open(self, ref: TableRef, as_of: AsOf | None) -> LanceTable | None:
         """Open the latest version, or one as of a version or a time."""
         options = object_store_options(self.root, self.storage)
         try:
@@ -205,19 +207,20 @@ class LanceFormat(TableFormat):
                 ) from exc
         return LanceTable(ref, dataset, options)
 
-    def create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> LakeTable:
-        """Create an empty dataset whose schema metadata holds the properties."""
-        try:
-            lance.write_dataset(
-                schema.with_metadata(dict(properties)).empty_table(),
-                ref.uri,
-                mode="create",
-                storage_options=object_store_options(self.root, self.storage),
-                transaction_properties={COMMIT_OPERATION: "create"},
-            )
-        except OSError as exc:
-            if "already exists" not in str(exc):
-                raise
-        table = self.open(ref)
-        assert table is not None
-        return table
+    def _create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> None:
+        """Create an empty dataset whose schema metadata holds the properties.
+
+        ``mode="create"`` never replaces a dataset: two creators racing on version 1 both
+        commit an overwrite, and the loser's conflicts ("Retryable commit conflict") with
+        the winner's; the base then opens the winner's.
+        """
+        lance.write_dataset(
+            schema.with_metadata(dict(properties)).empty_table(),
+            ref.uri,
+            mode="create",
+            storage_options=object_store_options(self.root, self.storage),
+            transaction_properties={COMMIT_OPERATION: "create"},
+        )
+
+    def _is_create_conflict(self, exc: Exception) -> bool:
+        return _is_conflict(exc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from metaxy_lake.errors import FeatureDefinitionError
 from metaxy_lake.graph.keys import FeatureKey, FieldKey
@@ -20,7 +20,10 @@ DEFAULT_FIELD = "default"
 
 DEFAULT_ID_COLUMNS: tuple[str, ...] = ("sample_uid",)
 
-FeatureRef: TypeAlias = Any
+if TYPE_CHECKING:
+    from metaxy_lake.graph.feature import Feature
+
+FeatureRef: TypeAlias = "type[Feature] | FeatureKey | str | Sequence[str]"
 """A feature class, a ``FeatureKey``, or a key as text (``"a/b"``) or parts."""
 
 

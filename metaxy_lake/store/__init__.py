@@ -1,5 +1,6 @@
 """Stores: the user-facing facade over formats and the engine."""
 
-from metaxy_lake.store.lake_store import LakeStore, WriteResult
+from metaxy_lake.store.commit import WriteResult
+from metaxy_lake.store.lake_store import LakeStore
 
 __all__ = ["LakeStore", "WriteResult"]

@@ -1,0 +1,108 @@
+"""What every operation of one store needs: where it is, its format, its engine session.
+
+``StoreContext`` is the store seen from inside: the facade (``LakeStore``) holds one and
+hands it to the modules that do the work (``reading``, ``writing``, ``maintenance``,
+``resolving``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from metaxy_lake.engine.recipe import HashSettings
+from metaxy_lake.engine.relations import Relation, scan
+from metaxy_lake.engine.session import EngineSession
+from metaxy_lake.errors import MetaxyLakeError, ReadOnlyStoreError, StorageAccessError
+from metaxy_lake.formats import AsOf, LakeTable, TableFormat, TableRef
+from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef
+from metaxy_lake.schema import table_schema
+from metaxy_lake.storage import StorageConfig
+from metaxy_lake.store.tables import check_table
+
+FEATURES_DIR = "features"
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    """One store: root, table format, storage settings, engine session, hash algorithm.
+
+    Attributes:
+        label: How messages name the store (its ``repr``).
+    """
+
+    root: str
+    format: TableFormat
+    storage: StorageConfig
+    engine: EngineSession
+    hash_algorithm: str
+    read_only: bool
+    label: str
+
+    def resolve(self, feature: FeatureRef) -> tuple[FeatureDefinition, FeatureGraph]:
+        """A feature's definition and the graph it belongs to.
+
+        Raises:
+            UnknownFeatureError: No feature has that key.
+        """
+        graph = getattr(feature, "__metaxy_graph__", None)
+        if not isinstance(graph, FeatureGraph):
+            graph = FeatureGraph.current()
+        return graph.get(feature), graph
+
+    def settings(self, graph: FeatureGraph) -> HashSettings:
+        """The record hash settings of this store for features of ``graph``."""
+        return HashSettings(self.hash_algorithm, graph.hash_length)
+
+    def table_ref(self, key: FeatureKey) -> TableRef:
+        """Where a feature's table lives: ``<root>/features/<key parts joined by __>``."""
+        return TableRef(key.table_name, f"{self.root}/{FEATURES_DIR}/{key.table_name}")
+
+    def open(
+        self, definition: FeatureDefinition, settings: HashSettings, as_of: AsOf | None = None
+    ) -> LakeTable | None:
+        """Open a feature's table (None if it has none) and check its contract.
+
+        Raises:
+            TableContractError: The table breaks the on-disk contract (a subclass says how).
+        """
+        table = self.format.open(self.table_ref(definition.key), as_of)
+        if table is not None:
+            check_table(table, settings)
+        return table
+
+    def rows(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: LakeTable | None,
+        definition: FeatureDefinition,
+        id_types: Mapping[str, pa.DataType],
+    ) -> Relation:
+        """Every row of a feature's table (a typed empty relation when it has none)."""
+        if table is None:
+            schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+            return scan(con, None, schema)
+        localize = self.engine.localizer(self.root, self.storage)
+        return scan(con, table.scan(), table.schema, localize)
+
+    def check_writable(self, action: str) -> None:
+        """Refuse ``action`` on a read-only store, before any request is sent."""
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self.label} is read-only: {action} refused")
+
+    @contextmanager
+    def guard(self, operation: str) -> Iterator[None]:
+        """Turn any failure of a storage library into one error naming store and operation."""
+        try:
+            yield
+        except MetaxyLakeError:
+            raise
+        except Exception as exc:
+            raise StorageAccessError(
+                f"{self.label}: {operation} failed ({self.storage.describe()}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc

@@ -1,0 +1,70 @@
+"""Reading a store: live rows (or all of them, or as of a moment) and commit history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import duckdb
+import narwhals as nw
+
+from metaxy_lake.catalog import Commit, commits_from_history
+from metaxy_lake.engine.relations import latest, narwhals_filter
+from metaxy_lake.engine.sql import idents
+from metaxy_lake.errors import TimeTravelError, UndeclaredColumnError
+from metaxy_lake.formats import AsOf
+from metaxy_lake.graph import FeatureRef
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.tables import stored_id_types
+from metaxy_lake.types import AsOfLike, Filters, filter_list
+
+
+def parse_as_of(as_of: AsOfLike | None) -> AsOf | None:
+    """An ``as_of`` argument as a table version or an aware UTC datetime.
+
+    Raises:
+        TimeTravelError: A datetime (or ISO text) without a time zone, or text that is
+            no ISO 8601 time.
+    """
+    if as_of is None or isinstance(as_of, int):
+        return as_of
+    try:
+        when = dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    except ValueError as exc:
+        raise TimeTravelError(f"as_of {as_of!r} is not an ISO 8601 time") from exc
+    if when.tzinfo is None:
+        raise TimeTravelError(f"as_of {as_of!r} has no time zone; give one (e.g. +00:00)")
+    return when.astimezone(dt.UTC)
+
+
+def read(
+    ctx: StoreContext,
+    feature: FeatureRef,
+    *,
+    filters: Filters = None,
+    columns: Sequence[str] | None = None,
+    include_history: bool = False,
+    include_deleted: bool = False,
+    as_of: AsOfLike | None = None,
+) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+    """A feature's live rows as a lazy narwhals frame (see ``LakeStore.read``)."""
+    definition, graph = ctx.resolve(feature)
+    table = ctx.open(definition, ctx.settings(graph), parse_as_of(as_of))
+    con = ctx.engine.connection  # reads of every store of the session can meet in one query
+    rows = ctx.rows(con, table, definition, stored_id_types(table, definition))
+    if not include_history:
+        rows = latest(rows, definition.id_columns, include_deleted=include_deleted)
+    rows = narwhals_filter(rows, filter_list(filters))
+    if columns is not None:
+        unknown = [c for c in columns if c not in rows.columns]
+        if unknown:
+            raise UndeclaredColumnError(f"feature {definition.key} has no column(s) {unknown}")
+        rows = rows.project(idents(columns))
+    return nw.from_native(rows)
+
+
+def history(ctx: StoreContext, feature: FeatureRef, limit: int | None = None) -> list[Commit]:
+    """The commits of a feature's table, newest first (empty if it has none)."""
+    definition, graph = ctx.resolve(feature)
+    table = ctx.open(definition, ctx.settings(graph))
+    return [] if table is None else commits_from_history(table.history(limit))

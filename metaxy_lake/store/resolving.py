@@ -1,0 +1,108 @@
+"""Resolving an increment: the tables a feature's increment reads, handed to the engine."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from metaxy_lake.engine import increment as engine
+from metaxy_lake.engine.relations import Relation, arrow_types
+from metaxy_lake.errors import InvalidShardError, UnknownFeatureError
+from metaxy_lake.formats import LakeTable
+from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
+from metaxy_lake.increment import Increment
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.frames import prepare_samples, to_arrow
+from metaxy_lake.store.tables import stored_id_types
+from metaxy_lake.types import Filters, FiltersByFeature, FrameLike, filter_list
+
+
+def filters_by_feature(
+    definition: FeatureDefinition, graph: FeatureGraph, filters: FiltersByFeature | None
+) -> dict[FeatureKey, list[object]]:
+    """``resolve_update``'s filters by feature key.
+
+    Raises:
+        UnknownFeatureError: A filter names a feature that is neither the target nor one
+            of its deps.
+    """
+    allowed = {definition.key, *(d.key for d in definition.deps)}
+    out: dict[FeatureKey, list[object]] = {}
+    for ref, exprs in (filters or {}).items():
+        key = graph.get(ref).key
+        if key not in allowed:
+            raise UnknownFeatureError(
+                f"filters name {key}, which is neither {definition.key} nor one of its deps"
+            )
+        out.setdefault(key, []).extend(filter_list(exprs))
+    return out
+
+
+def check_shard(shard: tuple[int, int] | None) -> None:
+    """Raise ``InvalidShardError`` unless ``shard`` is ``(index, count)``, 0 <= index < count."""
+    if shard is not None and not (
+        len(shard) == 2 and all(isinstance(n, int) for n in shard) and 0 <= shard[0] < shard[1]
+    ):
+        raise InvalidShardError(
+            f"shard must be (index, count) with 0 <= index < count, got {shard}"
+        )
+
+
+def upstream_id_types(
+    dep: ResolvedDep, table: LakeTable | None, upstream: FeatureDefinition
+) -> dict[str, pa.DataType]:
+    """The target's id types as a dependency's table fixes them (its names after rename)."""
+    return {dep.id_columns[s]: t for s, t in stored_id_types(table, upstream).items()}
+
+
+def resolve_update(
+    ctx: StoreContext,
+    feature: FeatureRef,
+    *,
+    samples: FrameLike | None = None,
+    filters: FiltersByFeature | None = None,
+    global_filters: Filters = None,
+    staleness_predicates: Filters = None,
+    shard: tuple[int, int] | None = None,
+) -> Increment:
+    """What a feature needs to (re)compute (see ``LakeStore.resolve_update``)."""
+    definition, graph = ctx.resolve(feature)
+    settings = ctx.settings(graph)
+    per_feature = filters_by_feature(definition, graph, filters)
+    check_shard(shard)
+
+    con = ctx.engine.cursor()  # the increment's temporary tables live and die with it
+    target = ctx.open(definition, settings)
+    id_types = stored_id_types(target, definition)
+    upstream: list[engine.UpstreamInput] = []
+    checked: Relation | None = None
+    if definition.is_root:
+        if samples is None:  # a root has nothing to resolve without its current samples
+            target = None
+            samples = ctx.rows(con, None, definition, id_types).to_arrow_table()
+        checked = prepare_samples(con, definition, to_arrow(samples), id_types)
+        id_types = arrow_types(checked, definition.id_columns)
+    else:
+        for dep in definition.deps:
+            dep_def = graph.get(dep.key)
+            dep_table = ctx.open(dep_def, settings)
+            if dep_table is not None and target is None:  # the first table fixes id types
+                id_types = upstream_id_types(dep, dep_table, dep_def)
+            dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
+            rows = ctx.rows(con, dep_table, dep_def, dep_types)
+            upstream.append(engine.UpstreamInput(dep, rows, per_feature.get(dep.key, [])))
+    request = engine.IncrementRequest(
+        definition=definition,
+        settings=settings,
+        target_rows=ctx.rows(con, target, definition, id_types),
+        upstream=upstream,
+        samples=checked,
+        target_filters=per_feature.get(definition.key, []),
+        global_filters=filter_list(global_filters),
+        staleness_predicates=filter_list(staleness_predicates),
+        shard=shard,
+    )
+    found = engine.resolve(con, request)
+    return Increment(definition.key, found.new, found.stale, found.orphaned, found.counts)
+
+
+__all__ = ["check_shard", "filters_by_feature", "resolve_update", "upstream_id_types"]

@@ -1,0 +1,109 @@
+"""Writing to a store: appends of validated rows, and soft or hard deletes.
+
+Every change goes through the one commit path (``store.commit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pyarrow as pa
+
+from metaxy_lake.catalog import CommitInfo
+from metaxy_lake.engine.relations import arrow_types, latest, narwhals_filter
+from metaxy_lake.engine.sql import idents
+from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
+from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_DATA_FILES, failpoint
+from metaxy_lake.formats import LakeTable
+from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
+from metaxy_lake.ids import new_write_id, now_utc
+from metaxy_lake.schema import table_schema
+from metaxy_lake.store.commit import CommitRequest, WriteResult, commit
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.frames import prepare_write, to_arrow
+from metaxy_lake.store.tables import columns_to_add, stored_id_types, table_properties
+from metaxy_lake.types import Filters, FrameLike, filter_list
+
+
+def stamp_for(graph: FeatureGraph, definition: FeatureDefinition, write_id: str) -> Stamp:
+    """What a commit of ``definition`` stamps: versions now, the write clock, the write id."""
+    return Stamp(
+        graph.feature_version(definition.key), graph.snapshot_version(), now_utc(), write_id
+    )
+
+
+def commit_info(stamp: Stamp, operation: str, rows: int) -> CommitInfo:
+    """The metadata recorded with a commit made under ``stamp``."""
+    return CommitInfo(
+        stamp.write_id, operation, stamp.feature_version, stamp.snapshot_version, rows
+    )
+
+
+def append(data: pa.Table) -> Callable[[LakeTable, Mapping[str, str]], int]:
+    """The action appending ``data`` in one commit."""
+    return lambda table, metadata: table.append(data, metadata)
+
+
+def write(
+    ctx: StoreContext, feature: FeatureRef, frame: FrameLike, write_id: str | None = None
+) -> WriteResult:
+    """Validate a frame and append it in one commit (see ``LakeStore.write``)."""
+    ctx.check_writable("write")
+    definition, graph = ctx.resolve(feature)
+    settings = ctx.settings(graph)
+    table = ctx.open(definition, settings)
+    given = to_arrow(frame)
+    con = ctx.engine.cursor()  # the frame's temporary table lives and dies with it
+    data = prepare_write(con, definition, given, stored_id_types(table, definition))
+    new_columns = columns_to_add(table, definition) if table is not None else []
+    stamp = stamp_for(graph, definition, write_id or new_write_id())
+    if given.num_rows == 0:
+        return WriteResult(stamp.write_id, None, 0)
+    id_types = arrow_types(data, definition.id_columns)
+    schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+    rows = stamp_rows(definition, data, settings, stamp, schema)
+    if table is None:
+        ref = ctx.table_ref(definition.key)
+        table = ctx.format.create(ref, schema, table_properties(definition, settings))
+    elif new_columns:
+        ctx.format.require("schema_evolution", f"adding columns to {definition.key}")
+        table.add_columns(new_columns)
+    rows = rows.select(table.schema.names)  # the table's own column order
+    request = CommitRequest(
+        commit_info(stamp, "write", rows.num_rows),
+        append(rows),
+        unless_committed=write_id is not None,
+    )
+    failpoint(WRITE_BEFORE_DATA_FILES)
+    result = commit(table, request)
+    failpoint(WRITE_AFTER_COMMIT)
+    return result
+
+
+def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool) -> WriteResult:
+    """Delete the samples whose live row matches ``filters`` (see ``LakeStore.delete``)."""
+    ctx.check_writable("delete" if soft else "hard delete")
+    definition, graph = ctx.resolve(feature)
+    if not soft:
+        ctx.format.require("hard_delete", f"a hard delete from {definition.key}")
+    stamp = stamp_for(graph, definition, new_write_id())
+    table = ctx.open(definition, ctx.settings(graph))
+    if table is None:
+        return WriteResult(stamp.write_id, None, 0)
+    rows = ctx.rows(ctx.engine.cursor(), table, definition, {})
+    matched = narwhals_filter(
+        latest(rows, definition.id_columns, include_deleted=not soft), filter_list(filters)
+    )
+    if soft:
+        data = tombstones(matched, table.schema, list(definition.id_columns), stamp)
+        action = append(data)
+    else:
+        data = matched.project(idents(definition.id_columns)).to_arrow_table()
+
+        def action(table: LakeTable, metadata: Mapping[str, str]) -> int:
+            return table.delete_keys(data, metadata)
+
+    if data.num_rows == 0:
+        return WriteResult(stamp.write_id, None, 0)
+    operation = "delete" if soft else "hard_delete"
+    return commit(table, CommitRequest(commit_info(stamp, operation, data.num_rows), action))
