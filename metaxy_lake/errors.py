@@ -58,6 +58,13 @@ class ConfigError(MetaxyLakeError, ValueError):
     """A setting, given in code or in the project configuration, is invalid."""
 
 
+class UnknownSnapshotError(MetaxyLakeError, KeyError):
+    """No graph snapshot of that version is recorded in the store's catalog."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
 class UnknownFormatError(ConfigError):
     """A table format name is not registered."""
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
+from metaxy_lake.errors import UnsupportedFormatVersionError
+
 FORMAT_VERSION = 1
 """Major version of the on-disk contract this library writes and reads."""
 
@@ -66,6 +68,20 @@ INCREMENT_SYSTEM_COLUMNS: tuple[str, ...] = (
 
 HASHES: tuple[str, ...] = (PROVENANCE, DATA_VERSION)
 """System columns whose values are hashes, unique per sample."""
+
+def check_format_version(properties: Mapping[str, str], where: str) -> None:
+    """Refuse a table written by a newer major version of the on-disk contract.
+
+    Raises:
+        UnsupportedFormatVersionError: Both versions are named.
+    """
+    version = properties.get(PROP_FORMAT_VERSION)
+    if version is not None and int(version.split(".")[0]) > FORMAT_VERSION:
+        raise UnsupportedFormatVersionError(
+            f"table {where} has metaxy.format_version {version}; this metaxy_lake reads "
+            f"up to {FORMAT_VERSION}: upgrade metaxy_lake"
+        )
+
 
 DEFAULT_ID_TYPE = pa.string()
 """The stored type of an id column whose type nothing has fixed yet."""

@@ -97,3 +97,17 @@ def test_only_the_engine_and_the_stores_import_duckdb(name: str) -> None:
     if layer(name) in ("engine", "store", "increment"):
         return
     assert "duckdb" not in {top(m) for m in imports(MODULES[name])}, name
+
+
+FORBIDDEN = {
+    "formats": ("engine", "store", "graph", "catalog"),
+    "engine": ("store", "catalog", "cli", "demo"),
+    "catalog": ("engine", "store", "cli", "demo"),
+    "store": ("cli", "demo"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if layer(m) in FORBIDDEN))
+def test_lower_layers_do_not_import_higher_ones(name: str) -> None:
+    reached = sorted(m for m in closure(name) if layer(m) in FORBIDDEN[layer(name)])
+    assert not reached, f"{name} reaches {reached} (see docs/architecture.md)"

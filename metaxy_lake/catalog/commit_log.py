@@ -33,21 +33,23 @@ class CommitInfo:
 
     write_id: str
     operation: str
-    feature_version: str
+    feature_version: str | None
     snapshot_version: str
     rows: int
     writer: str = field(default_factory=_writer)
 
     def to_metadata(self) -> dict[str, str]:
-        """The commit properties handed to the format."""
-        return {
+        """The commit properties handed to the format (no feature version for the catalog)."""
+        metadata = {
             COMMIT_WRITE_ID: self.write_id,
             COMMIT_OPERATION: self.operation,
-            COMMIT_FEATURE_VERSION: self.feature_version,
             COMMIT_SNAPSHOT_VERSION: self.snapshot_version,
             COMMIT_ROWS: str(self.rows),
             COMMIT_WRITER: self.writer,
         }
+        if self.feature_version is not None:
+            metadata[COMMIT_FEATURE_VERSION] = self.feature_version
+        return metadata
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from metaxy_lake.catalog import CommitInfo, commits_from_history
 from metaxy_lake.errors import CommitStateUnknownError
 from metaxy_lake.failpoints import COMMIT_AFTER_LANDED, COMMIT_HISTORY_UNREADABLE, failpoint
@@ -26,6 +28,11 @@ MAX_REPLAYS = 3
 
 Action = Callable[[LakeTable, Mapping[str, str]], int | None]
 """Makes the change on the table, with the commit metadata; returns the version made."""
+
+
+def appending(data: pa.Table) -> Action:
+    """The action appending ``data`` in one commit."""
+    return lambda table, metadata: table.append(data, metadata)
 
 
 @dataclass(frozen=True)

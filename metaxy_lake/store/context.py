@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -27,12 +27,22 @@ from metaxy_lake.store.tables import check_table
 FEATURES_DIR = "features"
 
 
+@dataclass
+class CatalogCache:
+    """What one store knows of its catalog: snapshot versions recorded, absence seen."""
+
+    recorded: set[tuple[str, str]] = field(default_factory=set)
+    absent_since: float | None = None
+
+
 @dataclass(frozen=True)
 class StoreContext:
     """One store: root, table format, storage settings, engine session, hash algorithm.
 
     Attributes:
         label: How messages name the store (its ``repr``).
+        project: The project whose graph snapshots the store records.
+        catalog: What the store knows of its catalog (kept between operations).
     """
 
     root: str
@@ -42,6 +52,8 @@ class StoreContext:
     hash_algorithm: str
     read_only: bool
     label: str
+    project: str
+    catalog: CatalogCache = field(default_factory=CatalogCache)
 
     def resolve(self, feature: FeatureRef) -> tuple[FeatureDefinition, FeatureGraph]:
         """A feature's definition and the graph it belongs to.

@@ -16,19 +16,24 @@ import duckdb
 import narwhals as nw
 
 from metaxy_lake.catalog import Commit
+from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT, PushResult, SnapshotRecord
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import StoreConfigError
 from metaxy_lake.formats import DEFAULT_COMMIT_TIMEOUT_S, TableFormat, TableRef, load_format
-from metaxy_lake.graph import FeatureKey, FeatureRef
+from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef
+from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
 from metaxy_lake.storage import StorageConfig
-from metaxy_lake.store import maintenance, reading, resolving, writing
+from metaxy_lake.store import maintenance, reading, resolving, snapshots, writing
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
 
 DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION
+
+AUTO: Any = "<auto>"
+"""``push_graph``'s default ``git_commit``: detect it from the working directory."""
 
 
 def _root(root: str | Path) -> str:
@@ -68,6 +73,7 @@ class LakeStore:
             before it raises ``CommitConflictError`` (nothing committed).
         engine: The DuckDB session to scan in; stores share the process's by default, so
             relations of several stores can meet in one query.
+        project: The project whose graph snapshots the store records and reads.
 
     Example:
         >>> store = LakeStore("/tmp/metaxy")  # doctest: +SKIP
@@ -87,6 +93,7 @@ class LakeStore:
         namespace: str | None = None,
         commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
         engine: EngineSession | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> None:
         self.root = _root(root)
         self.storage = StorageConfig.resolve(storage_options)
@@ -105,6 +112,7 @@ class LakeStore:
             self.hash_algorithm,
             read_only,
             repr(self),
+            project,
         )
 
     def __repr__(self) -> str:
@@ -253,6 +261,52 @@ class LakeStore:
                 staleness_predicates=staleness_predicates,
                 shard=shard,
             )
+
+    def push_graph(
+        self,
+        message: str | None = None,
+        git_commit: str | None = AUTO,
+        tags: Mapping[str, str] | None = None,
+        graph: FeatureGraph | None = None,
+    ) -> PushResult:
+        """Record the feature graph as a snapshot in the catalog, unless it is the latest.
+
+        Args:
+            message: A note kept with the recording.
+            git_commit: The commit that declared the graph (detected from the working
+                directory by default; None records none).
+            tags: Free-form labels kept with the recording.
+            graph: The graph to record (the current one by default).
+
+        Returns:
+            Whether it was recorded now and the diff against the previous snapshot.
+        """
+        commit_id = snapshots.detect_git_commit() if git_commit is AUTO else git_commit
+        with self._ctx.guard("graph push"):
+            return snapshots.push_graph(
+                self._ctx,
+                graph or FeatureGraph.current(),
+                message=message,
+                git_commit=commit_id,
+                tags=tags,
+            )
+
+    def graph_history(self) -> list[SnapshotRecord]:
+        """Every recording of a graph snapshot of the project, newest first."""
+        with self._ctx.guard("graph history"):
+            return snapshots.graph_history(self._ctx)
+
+    def load_snapshot(self, version: str | None = None) -> GraphSnapshot:
+        """The feature definitions recorded under ``version`` (a unique prefix will do).
+
+        Args:
+            version: A snapshot version; the latest recorded by default.
+
+        Raises:
+            UnknownSnapshotError: No recorded snapshot has that version.
+        """
+        with self._ctx.guard("snapshot load"):
+            return snapshots.load_snapshot(self._ctx, version)
 
 
 def feature_name(feature: FeatureRef) -> str:

@@ -12,7 +12,6 @@ from metaxy_lake.errors import (
     HashSettingsMismatchError,
     SchemaEvolutionError,
     TableContractError,
-    UnsupportedFormatVersionError,
 )
 from metaxy_lake.formats import LakeTable
 from metaxy_lake.graph.definition import FeatureDefinition
@@ -23,6 +22,7 @@ from metaxy_lake.schema import (
     PROP_HASH_ALGORITHM,
     PROP_HASH_LENGTH,
     SYSTEM_SCHEMA,
+    check_format_version,
 )
 
 
@@ -45,12 +45,7 @@ def check_table(table: LakeTable, settings: HashSettings) -> None:
         TableContractError: A system column is missing.
     """
     props: Mapping[str, str] = table.properties
-    version = props.get(PROP_FORMAT_VERSION)
-    if version is not None and int(version.split(".")[0]) > FORMAT_VERSION:
-        raise UnsupportedFormatVersionError(
-            f"table {table.ref.uri} has metaxy.format_version {version}; this metaxy_lake reads "
-            f"up to {FORMAT_VERSION}: upgrade metaxy_lake"
-        )
+    check_format_version(props, table.ref.uri)
     algorithm = props.get(PROP_HASH_ALGORITHM)
     length = props.get(PROP_HASH_LENGTH)
     if (algorithm, length) != (settings.algorithm, str(settings.length)):

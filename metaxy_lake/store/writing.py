@@ -5,9 +5,7 @@ Every change goes through the one commit path (``store.commit``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-import pyarrow as pa
+from collections.abc import Mapping
 
 from metaxy_lake.catalog import CommitInfo
 from metaxy_lake.engine.relations import arrow_types, latest, narwhals_filter
@@ -18,9 +16,10 @@ from metaxy_lake.formats import LakeTable
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.schema import table_schema
-from metaxy_lake.store.commit import CommitRequest, WriteResult, commit
+from metaxy_lake.store.commit import CommitRequest, WriteResult, appending, commit
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.frames import prepare_write, to_arrow
+from metaxy_lake.store.snapshots import ensure_recorded
 from metaxy_lake.store.tables import columns_to_add, stored_id_types, table_properties
 from metaxy_lake.types import Filters, FrameLike, filter_list
 
@@ -37,11 +36,6 @@ def commit_info(stamp: Stamp, operation: str, rows: int) -> CommitInfo:
     return CommitInfo(
         stamp.write_id, operation, stamp.feature_version, stamp.snapshot_version, rows
     )
-
-
-def append(data: pa.Table) -> Callable[[LakeTable, Mapping[str, str]], int]:
-    """The action appending ``data`` in one commit."""
-    return lambda table, metadata: table.append(data, metadata)
 
 
 def write(
@@ -69,9 +63,10 @@ def write(
         ctx.format.require("schema_evolution", f"adding columns to {definition.key}")
         table.add_columns(new_columns)
     rows = rows.select(table.schema.names)  # the table's own column order
+    ensure_recorded(ctx, graph)
     request = CommitRequest(
         commit_info(stamp, "write", rows.num_rows),
-        append(rows),
+        appending(rows),
         unless_committed=write_id is not None,
     )
     failpoint(WRITE_BEFORE_DATA_FILES)
@@ -96,7 +91,7 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
     )
     if soft:
         data = tombstones(matched, table.schema, list(definition.id_columns), stamp)
-        action = append(data)
+        action = appending(data)
     else:
         data = matched.project(idents(definition.id_columns)).to_arrow_table()
 

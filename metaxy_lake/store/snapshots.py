@@ -1,0 +1,188 @@
+"""A store's catalog of graph snapshots: push, history, load, and recording before writes.
+
+The snapshots table (``catalog.snapshots``) lives in the store's own format under
+``_catalog/snapshots``; pushes go through the one commit path.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from metaxy_lake.catalog import CommitInfo
+from metaxy_lake.catalog.snapshots import (
+    SNAPSHOT_PROPERTIES,
+    SNAPSHOT_SCHEMA,
+    SNAPSHOTS_DIR,
+    SNAPSHOTS_TABLE,
+    PushResult,
+    SnapshotRecord,
+    check_snapshot_table,
+    snapshot_from_rows,
+    snapshot_rows,
+)
+from metaxy_lake.engine.relations import scan
+from metaxy_lake.engine.sql import lit
+from metaxy_lake.errors import UnknownFeatureError, UnknownSnapshotError
+from metaxy_lake.formats import LakeTable, TableRef
+from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.graph.diff import diff
+from metaxy_lake.graph.snapshot import GraphSnapshot
+from metaxy_lake.ids import now_utc
+from metaxy_lake.store.commit import CommitRequest, appending, commit
+from metaxy_lake.store.context import StoreContext
+
+ABSENT_RECHECK_S = 30.0
+"""How long a store trusts that it has no catalog before it looks again."""
+
+
+def snapshots_ref(ctx: StoreContext) -> TableRef:
+    """Where the snapshots table lives."""
+    return TableRef(SNAPSHOTS_TABLE, f"{ctx.root}/{SNAPSHOTS_DIR}")
+
+
+def _open(ctx: StoreContext) -> LakeTable | None:
+    table = ctx.format.open(snapshots_ref(ctx))
+    if table is not None:
+        check_snapshot_table(table.schema, table.properties, table.ref.uri)
+    return table
+
+
+def _rows(ctx: StoreContext, table: LakeTable | None, project: str) -> list[dict[str, object]]:
+    """Every recorded row of ``project``, oldest recording first."""
+    if table is None:
+        return []
+    con = ctx.engine.cursor()
+    rel = scan(con, table.scan(), table.schema, ctx.engine.localizer(ctx.root, ctx.storage))
+    ordered = rel.filter(f"project = {lit(project)}").order("recorded_at, feature_key")
+    arrow: pa.Table = ordered.to_arrow_table()
+    rows: list[dict[str, object]] = arrow.to_pylist()
+    return rows
+
+
+def _recordings(rows: list[dict[str, object]]) -> list[tuple[str, object, list[dict[str, object]]]]:
+    """(version, recorded_at, rows) of each recording, oldest first."""
+    out: dict[tuple[str, object], list[dict[str, object]]] = {}
+    for row in rows:
+        out.setdefault((str(row["snapshot_version"]), row["recorded_at"]), []).append(row)
+    return [(version, at, group) for (version, at), group in out.items()]
+
+
+def latest_snapshot(ctx: StoreContext) -> GraphSnapshot | None:
+    """The most recently recorded snapshot of the project (None before the first push)."""
+    recordings = _recordings(_rows(ctx, _open(ctx), ctx.project))
+    if not recordings:
+        return None
+    version, _, rows = recordings[-1]
+    return snapshot_from_rows(version, rows)
+
+
+def load_snapshot(ctx: StoreContext, version: str | None) -> GraphSnapshot:
+    """The definitions recorded under ``version`` (a unique prefix; None: the latest).
+
+    Raises:
+        UnknownSnapshotError: No recorded snapshot has that version.
+    """
+    recordings = _recordings(_rows(ctx, _open(ctx), ctx.project))
+    if version is None:
+        if not recordings:
+            raise UnknownSnapshotError(
+                f"{ctx.label} has no graph snapshot of project {ctx.project!r}: "
+                "record one with `mxl graph push` or store.push_graph()"
+            )
+        version = recordings[-1][0]
+    found = {v: rows for v, _, rows in recordings if v.startswith(version)}
+    if len(found) != 1:
+        known = ", ".join(dict.fromkeys(v for v, _, _ in reversed(recordings))) or "none"
+        what = "is ambiguous" if found else "is not recorded"
+        raise UnknownSnapshotError(f"snapshot {version!r} {what} (recorded: {known})")
+    ((full, rows),) = found.items()
+    return snapshot_from_rows(full, rows)
+
+
+def graph_history(ctx: StoreContext) -> list[SnapshotRecord]:
+    """Every recording of a snapshot of the project, newest first."""
+    out = []
+    for version, _, rows in reversed(_recordings(_rows(ctx, _open(ctx), ctx.project))):
+        first = rows[0]
+        out.append(
+            SnapshotRecord(
+                version=version,
+                recorded_at=first["recorded_at"],  # type: ignore[arg-type]
+                features=len(rows),
+                git_commit=first["git_commit"],  # type: ignore[arg-type]
+                message=first["message"],  # type: ignore[arg-type]
+                tags=dict(first["tags"] or []),  # type: ignore[call-overload]
+            )
+        )
+    return out
+
+
+def detect_git_commit() -> str | None:
+    """The commit checked out in the working directory, if it is a git repository."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def push_graph(
+    ctx: StoreContext,
+    graph: FeatureGraph,
+    *,
+    message: str | None = None,
+    git_commit: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> PushResult:
+    """Record the graph unless it is the latest snapshot already (see ``LakeStore.push_graph``).
+
+    Raises:
+        UnknownFeatureError: The graph has no features.
+    """
+    ctx.check_writable("graph push")
+    project = ctx.project
+    snapshot = GraphSnapshot.of(graph)
+    if not snapshot.features:
+        raise UnknownFeatureError(
+            "the graph has no features: import the module that declares them before pushing"
+        )
+    table = _open(ctx)
+    recordings = _recordings(_rows(ctx, table, project))
+    previous = snapshot_from_rows(recordings[-1][0], recordings[-1][2]) if recordings else None
+    changes = diff(previous or GraphSnapshot.empty(), snapshot)
+    if previous is not None and previous.version == snapshot.version:
+        return PushResult(snapshot.version, new=False, diff=changes)
+    rows = snapshot_rows(snapshot, project, now_utc(), git_commit, message, tags)
+    if table is None:
+        table = ctx.format.create(snapshots_ref(ctx), SNAPSHOT_SCHEMA, SNAPSHOT_PROPERTIES)
+    # the same transition pushed twice at once is mostly recorded once, else harmlessly twice
+    write_id = f"snapshot:{project}:{previous.version if previous else ''}:{snapshot.version}"
+    info = CommitInfo(write_id, "push_graph", None, snapshot.version, rows.num_rows)
+    result = commit(table, CommitRequest(info, appending(rows), unless_committed=True))
+    ctx.catalog.recorded.add((project, snapshot.version))
+    ctx.catalog.absent_since = None
+    return PushResult(snapshot.version, new=not result.replayed, diff=changes)
+
+
+def ensure_recorded(ctx: StoreContext, graph: FeatureGraph) -> None:
+    """Once the catalog exists, record the snapshot a write runs under if it holds none."""
+    cache, project, version = ctx.catalog, ctx.project, graph.snapshot_version()
+    if (project, version) in cache.recorded:
+        return
+    if cache.absent_since is not None and time.monotonic() - cache.absent_since < ABSENT_RECHECK_S:
+        return
+    table = _open(ctx)
+    if table is None:
+        cache.absent_since = time.monotonic()
+        return
+    cache.absent_since = None
+    held = {str(r["snapshot_version"]) for r in _rows(ctx, table, project)}
+    if version not in held:
+        push_graph(ctx, graph, git_commit=detect_git_commit(), message="recorded by a write")
+    cache.recorded.add((project, version))
