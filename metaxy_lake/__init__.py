@@ -6,7 +6,7 @@ Example:
 """
 
 from metaxy_lake.catalog import Commit
-from metaxy_lake.config import default_hash_length
+from metaxy_lake.config import ProjectConfig, default_hash_length, load_config, open_store
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import (
     ColumnCollisionError,
@@ -104,6 +104,7 @@ __all__ = [
     "MissingProvenanceError",
     "MissingUpstreamValueError",
     "NullIdError",
+    "ProjectConfig",
     "ProvenanceKeysError",
     "ReadOnlyStoreError",
     "SchemaEvolutionError",
@@ -121,5 +122,7 @@ __all__ = [
     "UnsupportedOperationError",
     "WriteResult",
     "__version__",
+    "load_config",
+    "open_store",
     "use_clock",
 ]

@@ -1,40 +1,307 @@
-"""Project configuration: ``metaxy_lake.toml`` or ``[tool.metaxy_lake]`` in pyproject.toml."""
+"""Project configuration: ``metaxy_lake.toml`` or ``[tool.metaxy_lake]`` in pyproject.toml.
+
+Found from the working directory upwards (or at ``METAXY_LAKE_CONFIG``, or an explicit
+path), validated by a pydantic schema, with ``${VAR}`` and ``${VAR:-default}`` expanded
+from the environment. Credentials never come from the file: a credential key must be a
+``${VAR}`` reference.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
+import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT
+from metaxy_lake.errors import ConfigError
 from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH, check_hash_length
+
+if TYPE_CHECKING:
+    from metaxy_lake.store import LakeStore
 
 CONFIG_FILE = "metaxy_lake.toml"
 PYPROJECT_FILE = "pyproject.toml"
-KEY_HASH_LENGTH = "hash_length"
+ENV_CONFIG = "METAXY_LAKE_CONFIG"
+CREDENTIAL_KEYS = frozenset(
+    {
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "s3.access-key-id",
+        "s3.secret-access-key",
+        "s3.session-token",
+        "credential",
+        "token",
+    }
+)
+REDACTED = "***"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PinnedFallback(_Strict):
+    """A fallback store read as it was at ``as_of``."""
+
+    store: str
+    as_of: str
+
+
+class StoreSettings(_Strict):
+    """One ``[stores.NAME]`` table."""
+
+    root: str
+    format: Literal["delta", "iceberg", "lance"] = "delta"
+    hash_algorithm: str = "md5"
+    read_only: bool = False
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    catalog: dict[str, str] | None = None
+    namespace: str | None = None
+    fallback: list[str | PinnedFallback] = Field(default_factory=list)
+
+
+class ProjectConfig(_Strict):
+    """The project configuration.
+
+    Attributes:
+        path: The file it was read from.
+    """
+
+    path: Path
+    project: str = DEFAULT_PROJECT
+    features: list[str] = Field(default_factory=list)
+    default_store: str | None = None
+    hash_length: int = DEFAULT_HASH_LENGTH
+    stores: dict[str, StoreSettings] = Field(default_factory=dict)
+
+    def store(self, name: str | None = None) -> StoreSettings:
+        """The settings of a named store, or of ``default_store``.
+
+        Raises:
+            ConfigError: No such store, or no name and no ``default_store``.
+        """
+        chosen = name or self.default_store
+        if chosen is None:
+            raise ConfigError(f"{self.path}: no default_store: set it, or pass --store NAME")
+        if chosen not in self.stores:
+            known = ", ".join(sorted(self.stores)) or "none"
+            raise ConfigError(f"{self.path}: unknown store {chosen!r} (stores: {known})")
+        return self.stores[chosen]
+
+
+def _expand(value: Any, where: str, path: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}" if where else k, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(found: re.Match[str]) -> str:
+        name, default = found.group(1), found.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{path}: {where} uses ${{{name}}}, which is not set: set it, "
+            f"or give a default as ${{{name}:-value}}"
+        )
+
+    return _REFERENCE.sub(substitute, value)
+
+
+def _refuse_literal_credentials(table: Mapping[str, Any], path: Path) -> None:
+    for name, store in (table.get("stores") or {}).items():
+        if not isinstance(store, Mapping):
+            continue
+        for section in ("storage_options", "catalog"):
+            for key, value in (store.get(section) or {}).items():
+                if key in CREDENTIAL_KEYS and not (
+                    isinstance(value, str) and _REFERENCE.fullmatch(value)
+                ):
+                    raise ConfigError(
+                        f"{path}: stores.{name}.{section}.{key} holds a credential: "
+                        f'credentials never come from the file; write "${{VAR}}" and set VAR'
+                    )
+
+
+def _message(error: ValidationError, path: Path) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("str", "Pinned")))
+    if first["type"] == "extra_forbidden":
+        return f"{path}: unknown key {key!r}"
+    if first["type"] == "missing":
+        return f"{path}: {key} is required"
+    return f"{path}: {key}: {first['msg'].lower()} (got {first.get('input')!r})"
+
+
+def _fallback_names(store: StoreSettings) -> list[str]:
+    return [f if isinstance(f, str) else f.store for f in store.fallback]
+
+
+def _check_fallbacks(config: ProjectConfig) -> None:
+    def visit(chain: list[str]) -> None:
+        for name in _fallback_names(config.stores[chain[-1]]):
+            if name not in config.stores:
+                raise ConfigError(
+                    f"{config.path}: stores.{chain[-1]}.fallback names unknown store {name!r}"
+                )
+            if name in chain:
+                raise ConfigError(f"{config.path}: fallback loop: {' -> '.join([*chain, name])}")
+            visit([*chain, name])
+
+    for start in config.stores:
+        visit([start])
+
+
+def parse_config(table: Mapping[str, Any], path: Path) -> ProjectConfig:
+    """Validate a configuration table read from ``path``.
+
+    Raises:
+        ConfigError: An unknown key, a wrong type, an unset variable, a literal
+            credential, an unknown store or a fallback loop; the message names the file
+            and the key.
+    """
+    _refuse_literal_credentials(table, path)
+    data = _expand(dict(table), "", path)
+    if isinstance(data.get("features"), str):
+        data["features"] = [data["features"]]
+    try:
+        config = ProjectConfig.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(_message(exc, path)) from None
+    check_hash_length(config.hash_length)
+    if config.default_store is not None:
+        config.store(config.default_store)
+    _check_fallbacks(config)
+    return config
+
+
+def _read(path: Path, in_pyproject: bool) -> ProjectConfig | None:
+    try:
+        table = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as TOML: {exc}") from None
+    if in_pyproject:
+        table = table.get("tool", {}).get("metaxy_lake")
+        if not isinstance(table, dict):
+            return None
+    return parse_config(table, path)
+
+
+def load_config(path: Path | str | None = None, start: Path | None = None) -> ProjectConfig | None:
+    """The project configuration: ``path``, else ``$METAXY_LAKE_CONFIG``, else the nearest.
+
+    Args:
+        path: An explicit file (``metaxy_lake.toml`` or a pyproject.toml).
+        start: Where the upward search starts (the working directory by default).
+
+    Returns:
+        The configuration, or None when no file is found.
+
+    Raises:
+        ConfigError: The file is missing, unreadable or invalid.
+    """
+    explicit = path or os.environ.get(ENV_CONFIG)
+    if explicit:
+        file = Path(explicit)
+        if not file.is_file():
+            raise ConfigError(f"{file}: no such configuration file")
+        return _read(file.resolve(), file.name == PYPROJECT_FILE)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return _read(folder / CONFIG_FILE, False)
+        if (folder / PYPROJECT_FILE).is_file():
+            found = _read(folder / PYPROJECT_FILE, True)
+            if found is not None:
+                return found
+    return None
 
 
 def find_config(start: Path | None = None) -> dict[str, Any]:
-    """Return the nearest project configuration, searching ``start`` and its parents.
-
-    Args:
-        start: Where to start looking; the working directory by default.
-
-    Returns:
-        The configuration table, or an empty dict when there is none.
-    """
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        own = folder / CONFIG_FILE
-        if own.is_file():
-            return tomllib.loads(own.read_text())
-        pyproject = folder / PYPROJECT_FILE
-        if pyproject.is_file():
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("metaxy_lake")
-            if isinstance(table, dict):
-                return table
-    return {}
+    """The nearest configuration as a plain table (empty when there is none)."""
+    config = load_config(start=start)
+    return {} if config is None else config.model_dump(exclude={"path"})
 
 
 def default_hash_length() -> int:
     """The hash length of the default feature graph: ``hash_length`` of the configuration."""
-    return check_hash_length(find_config().get(KEY_HASH_LENGTH, DEFAULT_HASH_LENGTH))
+    config = load_config()
+    return DEFAULT_HASH_LENGTH if config is None else config.hash_length
+
+
+def import_features(config: ProjectConfig) -> None:
+    """Import the modules (or ``module:attr`` entry points) that declare the features.
+
+    Raises:
+        ConfigError: A module cannot be imported, or an attribute is missing.
+    """
+    folder = str(config.path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    for entry in config.features:
+        module_name, _, attr = entry.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(f"{config.path}: features: cannot import {entry!r}: {exc}") from None
+        if attr and not hasattr(module, attr):
+            raise ConfigError(f"{config.path}: features: {module_name} has no {attr!r}")
+
+
+def open_store(name: str | None = None, *, config: ProjectConfig | None = None) -> LakeStore:
+    """Open a store named in the configuration (the ``default_store`` without a name).
+
+    Args:
+        name: A ``[stores.NAME]`` of the configuration.
+        config: The configuration (found from the working directory by default).
+
+    Returns:
+        The ``LakeStore``.
+
+    Raises:
+        ConfigError: No configuration, or no such store.
+    """
+    from metaxy_lake.store import LakeStore  # the store layer sits above config
+
+    config = config or load_config()
+    if config is None:
+        raise ConfigError(
+            f"no {CONFIG_FILE} here or above: run `mxl init`, or pass a root (--root URI)"
+        )
+    settings = config.store(name)
+    root = settings.root
+    if "://" not in root and not Path(root).is_absolute():
+        root = str((config.path.parent / root).resolve())
+    return LakeStore(
+        root,
+        format=settings.format,
+        hash_algorithm=settings.hash_algorithm,
+        storage_options=settings.storage_options or None,
+        read_only=settings.read_only,
+        catalog=settings.catalog,
+        namespace=settings.namespace,
+        project=config.project,
+    )
+
+
+def config_json(config: ProjectConfig) -> dict[str, Any]:
+    """The configuration as a JSON-able dict, credential values redacted."""
+    data = config.model_dump(mode="json")
+    for store in data["stores"].values():
+        for section in ("storage_options", "catalog"):
+            for key in store.get(section) or {}:
+                if key in CREDENTIAL_KEYS:
+                    store[section][key] = REDACTED
+    return data

@@ -54,7 +54,10 @@ def parse_filter(text: str) -> nw.Expr:
     try:
         statements = sqlglot.parse(text, read="duckdb")
     except ParseError as exc:
-        raise InvalidFilterError(f"filter {text!r} does not parse: {exc}") from exc
+        where = exc.errors[0] if exc.errors else {}
+        what = where.get("description") or "invalid syntax"
+        column = f" at column {where['col']}" if "col" in where else ""
+        raise InvalidFilterError(f"filter {text!r} does not parse{column}: {what}") from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Expression):
         raise InvalidFilterError(f"filter {text!r} must be one condition, not several statements")
     return _condition(statements[0], text)

@@ -69,6 +69,7 @@ INCREMENT_SYSTEM_COLUMNS: tuple[str, ...] = (
 HASHES: tuple[str, ...] = (PROVENANCE, DATA_VERSION)
 """System columns whose values are hashes, unique per sample."""
 
+
 def check_format_version(properties: Mapping[str, str], where: str) -> None:
     """Refuse a table written by a newer major version of the on-disk contract.
 

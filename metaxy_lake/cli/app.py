@@ -1,92 +1,120 @@
-"""``mxl``: the command line (``mxl demo`` for now)."""
+"""``mxl``: the command line. Commands live in ``cli/commands``; output goes through ``Output``.
+
+Every error, usage errors included, is one plain line on stderr: exit code 2 for usage and
+configuration errors, 1 for the rest; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
-import tempfile
-from dataclasses import asdict
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from metaxy_lake.demo import Phase, run
-from metaxy_lake.errors import MetaxyLakeError
-from metaxy_lake.store import LakeStore
+# typer vendors click (typer._click) since 0.26; its exceptions are not click's
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+from metaxy_lake.cli.argv import hoist_globals
+from metaxy_lake.cli.commands import data, graph, project
+from metaxy_lake.cli.context import Cli, Globals, Invocation
+from metaxy_lake.errors import ConfigError, MetaxyLakeError
+
+USAGE_EXIT = 2
+ERROR_EXIT = 1
 
 app = typer.Typer(
     name="mxl",
     help="metaxy_lake: which samples to (re)compute, kept in lakehouse tables.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
-class Output(StrEnum):
+class OutputKind(StrEnum):
     """How results are printed."""
 
     text = "text"
     json = "json"
 
 
+class TableFormat(StrEnum):
+    """Table formats of an ad-hoc ``--root`` store."""
+
+    delta = "delta"
+    iceberg = "iceberg"
+    lance = "lance"
+
+
 @app.callback()
-def _main() -> None:
-    """metaxy_lake: which samples to (re)compute, kept in lakehouse tables."""
-
-
-def _render(console: Console, phase: Phase) -> None:
-    table = Table(title=phase.title, title_justify="left")
-    for column in ("feature", "new", "stale", "orphaned", "changed fields"):
-        table.add_column(
-            column, justify="right" if column in ("new", "stale", "orphaned") else "left"
-        )
-    for s in phase.statuses:
-        table.add_row(
-            s.feature, str(s.new), str(s.stale), str(s.orphaned), ", ".join(s.changed_fields) or "-"
-        )
-    console.print(table)
-    if phase.versions_changed:
-        console.print(f"feature versions changed: {', '.join(phase.versions_changed)}")
-
-
-@app.command()
-def demo(
-    samples: Annotated[int, typer.Option(help="Number of videos.")] = 5,
+def _globals(
+    ctx: typer.Context,
+    store: Annotated[str | None, typer.Option(help="A store named in the configuration.")] = None,
     root: Annotated[
-        str | None, typer.Option(help="Store root (a temporary directory by default).")
+        str | None, typer.Option(help="An ad-hoc store: a directory or s3:// URI.")
     ] = None,
-    output: Annotated[Output, typer.Option(help="text or json.")] = Output.text,
+    table_format: Annotated[
+        TableFormat | None, typer.Option(help="Table format of the --root store.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="metaxy_lake.toml to use (else found upwards, or METAXY_LAKE_CONFIG)."),
+    ] = None,
+    output: Annotated[OutputKind, typer.Option(help="text or json.")] = OutputKind.text,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks of errors.")] = False,
 ) -> None:
-    """Run the reference scenario: Video → Crop → Faces, SpeechToText, then bump Crop's audio."""
-    with tempfile.TemporaryDirectory(prefix="mxl-demo-") as tmp:
-        store = LakeStore(root or tmp)
-        phases = run(store, samples)
-        if output is Output.json:
-            print(json.dumps({"root": store.root, "phases": [asdict(p) for p in phases]}, indent=2))
-            return
-        console = Console()
-        console.print(
-            f"[bold]metaxy_lake demo[/bold]: {samples} videos, local Delta store {store.root}"
-        )
-        for phase in phases:
-            _render(console, phase)
-        console.print(
-            "The face detector never ran again: only Crop and SpeechToText were recomputed."
-        )
+    """metaxy_lake: which samples to (re)compute, kept in lakehouse tables.
+
+    Global options go before or after the command.
+    """
+    fmt = table_format.value if table_format is not None else None
+    invocation = ctx.ensure_object(Invocation)
+    invocation.run = Cli(Globals(store, root, fmt, config, output.value, debug))
 
 
-def main() -> None:
-    """Entry point: errors print one clear line and exit non-zero."""
-    debug = "--debug" in sys.argv
-    if debug:
-        sys.argv.remove("--debug")
+for sub in (project.app, data.app):
+    app.registered_commands.extend(sub.registered_commands)
+app.add_typer(project.config_app, name="config")
+app.add_typer(graph.app, name="graph")
+
+
+def _fail(message: str, code: int) -> None:
+    line = " ".join(message.split())  # one line, whatever the message
+    sys.stderr.write(f"error: {line}\n")
+    raise SystemExit(code)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: errors print one plain line and exit non-zero (2: usage or configuration)."""
+    argv = hoist_globals(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv
+    invocation = Invocation()
     try:
-        app(standalone_mode=True)
+        code = app(args=argv, prog_name="mxl", standalone_mode=False, obj=invocation)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "")
+        raise SystemExit(0) from None
+    except UsageError as exc:
+        if debug:
+            raise
+        _fail(exc.format_message(), USAGE_EXIT)
+    except BrokenPipeError:  # the reader (`| head`) left: nothing more to say
+        raise SystemExit(0) from None
+    except typer.Abort:
+        _fail("aborted", ERROR_EXIT)
+    except ConfigError as exc:
+        if debug:
+            raise
+        _fail(str(exc), USAGE_EXIT)
     except MetaxyLakeError as exc:
         if debug:
             raise
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise SystemExit(1) from None
+        _fail(str(exc), ERROR_EXIT)
+    if invocation.run is not None:
+        with contextlib.suppress(BrokenPipeError):  # the reader (`| head`) left
+            invocation.run.out.finish()
+    raise SystemExit(code if isinstance(code, int) else 0)

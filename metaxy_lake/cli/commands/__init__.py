@@ -1,0 +1,1 @@
+"""The commands of ``mxl``, one module per area."""

@@ -1,0 +1,235 @@
+"""Commands over a store's data: status, plan, read, history, delete, compact, expire."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+from typing import Annotated, Any
+
+import narwhals as nw
+import pyarrow as pa
+import typer
+
+from metaxy_lake.cli.context import Cli, cli
+from metaxy_lake.errors import InvalidFilterError
+from metaxy_lake.filters import parse_filter
+from metaxy_lake.graph import FeatureDefinition
+from metaxy_lake.schema import CHANGED_FIELDS
+from metaxy_lake.store import LakeStore
+from metaxy_lake.store.maintenance import DEFAULT_RETENTION
+
+app = typer.Typer()
+
+FeatureArg = Annotated[str, typer.Argument(help="Feature key, e.g. example/crop.")]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms])\s*$")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def plain(value: Any) -> Any:
+    """An Arrow value as JSON-able Python: maps as dicts, times as ISO 8601 text."""
+    if isinstance(value, list) and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return {str(k): plain(v) for k, v in value} if value else {}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def plain_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """The rows of an Arrow table as JSON-able dicts."""
+    return [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def live_rows(store: LakeStore, feature: FeatureDefinition) -> int:
+    """How many samples of a feature have a live row."""
+    counted = store.read(feature.key).select(nw.len()).collect()
+    return int(counted.item())
+
+
+def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, Any]:
+    """One feature's line of ``mxl status``: live rows and the increment's counts."""
+    counts = store.resolve_update(feature.key).counts()
+    return {
+        "feature": str(feature.key),
+        "live": live_rows(store, feature),
+        "new": counts["new"],
+        "stale": counts["stale"],
+        "orphaned": counts["orphaned"],
+        "root": feature.is_root,
+    }
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    features: Annotated[
+        list[str] | None, typer.Argument(help="Feature keys (every feature by default).")
+    ] = None,
+    assert_in_sync: Annotated[
+        bool, typer.Option(help="Exit 1 when any feature has work to do (for CI gates).")
+    ] = False,
+) -> None:
+    """Per feature: live rows, new, stale, orphaned: the cost preview before a run."""
+    run = cli(ctx)
+    chosen = run.features(features)
+    rows = [feature_status(run.store, f) for f in run.out.progress(chosen, "resolving")]
+    in_sync = not any(r["new"] or r["stale"] or r["orphaned"] for r in rows)
+    run.out.records("features", rows, title=f"status of {run.store.root}")
+    run.out.value("in_sync", in_sync, "in sync")
+    if assert_in_sync and not in_sync:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    feature: FeatureArg,
+    limit: Annotated[int, typer.Option(help="Samples to list per kind.", min=0)] = 20,
+) -> None:
+    """The increment of one feature: its new, stale and orphaned samples, with changed fields."""
+    run = cli(ctx)
+    definition = run.feature(feature)
+    inc = run.store.resolve_update(definition.key)
+    ids = list(definition.id_columns)
+    samples: list[dict[str, Any]] = []
+    for kind, frame, extra in (
+        ("new", inc.new, []),
+        ("stale", inc.stale, [CHANGED_FIELDS]),
+        ("orphaned", inc.orphaned, []),
+    ):
+        got = frame.select(*ids, *extra).sort(ids).head(limit).collect().to_arrow()
+        for row in plain_rows(got):
+            changed = row.pop(CHANGED_FIELDS, None)
+            samples.append({"status": kind, **row, "changed_fields": changed or []})
+    run.out.value("feature", str(definition.key))
+    run.out.value("counts", inc.counts())
+    run.out.records("samples", samples, title=f"plan for {definition.key} (first {limit} per kind)")
+
+
+def filters_of(where: str | None) -> list[nw.Expr] | None:
+    """``--where`` text as filter expressions (None without one)."""
+    return None if where is None else [parse_filter(where)]
+
+
+def as_of_of(text: str | None) -> str | int | None:
+    """``--as-of``: a table version (digits) or ISO 8601 time."""
+    return int(text) if text is not None and text.isdigit() else text
+
+
+@app.command()
+def read(
+    ctx: typer.Context,
+    feature: FeatureArg,
+    where: Annotated[str | None, typer.Option(help="Filter, e.g. \"lang = 'en'\".")] = None,
+    columns: Annotated[
+        list[str] | None, typer.Option("--columns", "-c", help="Columns to show (repeat).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.", min=0)] = 20,
+    as_of: Annotated[str | None, typer.Option(help="A table version or an ISO 8601 time.")] = None,
+) -> None:
+    """A feature's live rows (as of a time or version)."""
+    run = cli(ctx)
+    definition = run.feature(feature)
+    frame = run.store.read(
+        definition.key, filters=filters_of(where), columns=columns, as_of=as_of_of(as_of)
+    )
+    rows = plain_rows(frame.head(limit).collect().to_arrow())
+    run.out.records("rows", rows, title=f"{definition.key} (first {limit} rows)")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    feature: FeatureArg,
+    limit: Annotated[int | None, typer.Option(help="Commits to show.", min=1)] = None,
+) -> None:
+    """The commits of a feature's table, newest first."""
+    run = cli(ctx)
+    definition = run.feature(feature)
+    rows = [
+        {
+            "version": c.version,
+            "timestamp": c.timestamp.isoformat(),
+            "operation": c.operation,
+            "rows": c.rows,
+            "write_id": c.write_id,
+            "snapshot_version": c.snapshot_version,
+        }
+        for c in run.store.history(definition.key, limit)
+    ]
+    run.out.records("commits", rows, title=f"history of {definition.key}")
+
+
+def _confirm(run: Cli, what: str) -> None:
+    if not sys.stdin.isatty():
+        raise typer.BadParameter(f"{what}: pass --yes to confirm (no terminal to ask on)")
+    if not typer.confirm(f"{what}?"):
+        raise typer.Abort()
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    feature: FeatureArg,
+    where: Annotated[str, typer.Option(help="Which samples, e.g. \"sample_uid = 's1'\".")],
+    hard: Annotated[
+        bool, typer.Option(help="Rewrite files and drop history (default: tombstones).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Count the matches, delete nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+) -> None:
+    """Delete the samples whose live row matches --where (soft by default)."""
+    run = cli(ctx)
+    definition = run.feature(feature)
+    if not where.strip():
+        raise InvalidFilterError("--where is empty: name the samples to delete")
+    filters = filters_of(where)
+    matches = int(run.store.read(definition.key, filters=filters).select(nw.len()).collect().item())
+    run.out.value("matches", matches, "matching samples")
+    if dry_run or matches == 0:
+        run.out.value("deleted", 0)
+        return
+    kind = "hard-delete" if hard else "soft-delete"
+    if not yes:
+        _confirm(run, f"{kind} {matches} samples of {definition.key}")
+    result = run.store.delete(definition.key, filters or [], soft=not hard)
+    run.out.value("deleted", result.rows)
+    run.out.value("version", result.version, "table version")
+
+
+@app.command()
+def compact(ctx: typer.Context, feature: FeatureArg) -> None:
+    """Rewrite a feature's small data files into large ones; every row is kept."""
+    run = cli(ctx)
+    result = run.store.compact(run.feature(feature).key)
+    run.out.value("version", result.version, "table version")
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` as a timedelta.
+
+    Raises:
+        typer.BadParameter: The text is not a number and one of those units.
+    """
+    found = _DURATION.match(text)
+    if found is None:
+        raise typer.BadParameter(f"{text!r} is not a duration such as 7d, 12h, 30m or 45s")
+    return dt.timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+
+
+@app.command()
+def expire(
+    ctx: typer.Context,
+    feature: FeatureArg,
+    older_than: Annotated[
+        str, typer.Option(help="Keep versions newer than this (7d, 12h, 30m...).")
+    ] = f"{DEFAULT_RETENTION.days}d",
+) -> None:
+    """Remove table versions older than --older-than (7 days by default)."""
+    run = cli(ctx)
+    removed = run.store.expire(run.feature(feature).key, parse_duration(older_than))
+    run.out.value("removed", removed)

@@ -1,0 +1,187 @@
+"""One way out for every command: ``Output``, with a text and a JSON implementation.
+
+Commands hand results to an ``Output`` and never print themselves (PyIceberg's CLI does
+the same). Text is rich tables and trees on stdout, with progress bars on a terminal only;
+JSON is one document on stdout, built from everything the command emitted, so the two
+carry the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from rich.console import Console, RenderableType
+from rich.progress import Progress
+from rich.table import Table
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
+
+
+class Output(ABC):
+    """Where a command's results go."""
+
+    @abstractmethod
+    def records(
+        self,
+        key: str,
+        rows: Sequence[Row],
+        *,
+        title: str | None = None,
+        columns: Sequence[str] = (),
+        group_by: str | None = None,
+    ) -> None:
+        """A list of records: a table in text (one per ``group_by`` value), a list in JSON."""
+
+    @abstractmethod
+    def value(self, key: str, value: Any, label: str | None = None) -> None:
+        """One named value: a ``label: value`` line in text, a field in JSON."""
+
+    @abstractmethod
+    def rendered(self, key: str, data: Any, renderable: RenderableType) -> None:
+        """A tree, diagram or other rendering in text; its data under ``key`` in JSON."""
+
+    @abstractmethod
+    def note(self, text: str) -> None:
+        """A sentence for a reader (text only: JSON documents carry data, not prose)."""
+
+    @abstractmethod
+    def progress(self, items: Sequence[T], description: str) -> Iterator[T]:
+        """Iterate ``items``, with a progress bar where a reader watches a terminal."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Flush what the command emitted (JSON prints its one document here)."""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value) or "-"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+class TextOutput(Output):
+    """Rich tables and trees on stdout."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
+
+    def records(
+        self,
+        key: str,
+        rows: Sequence[Row],
+        *,
+        title: str | None = None,
+        columns: Sequence[str] = (),
+        group_by: str | None = None,
+    ) -> None:
+        """See ``Output``."""
+        if group_by is not None:
+            groups: dict[Any, list[Row]] = {}
+            for row in rows:
+                groups.setdefault(row[group_by], []).append(row)
+            names = [
+                c for c in columns or dict.fromkeys(k for r in rows for k in r) if c != group_by
+            ]
+            for value, members in groups.items():
+                self.records(key, members, title=str(value), columns=names)
+            return
+        names = list(columns) or list(dict.fromkeys(k for row in rows for k in row))
+        table = Table(title=title, title_justify="left")
+        for name in names:
+            numeric = bool(rows) and all(isinstance(r.get(name), int) for r in rows)
+            table.add_column(name, justify="right" if numeric else "left")
+        for row in rows:
+            table.add_row(*(_cell(row.get(name)) for name in names))
+        if not rows:
+            self.console.print(f"{title or key}: none")
+            return
+        self.console.print(table)
+
+    def value(self, key: str, value: Any, label: str | None = None) -> None:
+        """See ``Output``."""
+        if isinstance(value, Mapping) and value:
+            self.console.print(f"{label or key}:")
+            for name, item in value.items():
+                self.console.print(f"  {name}: {_cell(item)}")
+            return
+        self.console.print(f"{label or key}: {_cell(value)}")
+
+    def rendered(self, key: str, data: Any, renderable: RenderableType) -> None:
+        """See ``Output``."""
+        if isinstance(renderable, str):
+            # diagrams (Mermaid, dot) are copied elsewhere: print them verbatim
+            self.console.file.write(renderable if renderable.endswith("\n") else renderable + "\n")
+            return
+        self.console.print(renderable)
+
+    def note(self, text: str) -> None:
+        """See ``Output``."""
+        self.console.print(text)
+
+    def progress(self, items: Sequence[T], description: str) -> Iterator[T]:
+        """See ``Output``."""
+        if not self.console.is_terminal:
+            yield from items
+            return
+        with Progress(console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=len(items))
+            for item in items:
+                yield item
+                bar.advance(task)
+
+    def finish(self) -> None:
+        """Text is printed as it comes: nothing is left to flush."""
+
+
+class JsonOutput(Output):
+    """One JSON document on stdout, printed when the command finishes."""
+
+    def __init__(self) -> None:
+        self.document: dict[str, Any] = {}
+
+    def records(
+        self,
+        key: str,
+        rows: Sequence[Row],
+        *,
+        title: str | None = None,
+        columns: Sequence[str] = (),
+        group_by: str | None = None,
+    ) -> None:
+        """See ``Output``."""
+        self.document[key] = [dict(row) for row in rows]
+
+    def value(self, key: str, value: Any, label: str | None = None) -> None:
+        """See ``Output``."""
+        self.document[key] = value
+
+    def rendered(self, key: str, data: Any, renderable: RenderableType) -> None:
+        """See ``Output``."""
+        self.document[key] = data
+
+    def note(self, text: str) -> None:
+        """See ``Output``."""
+        return
+
+    def progress(self, items: Sequence[T], description: str) -> Iterator[T]:
+        """See ``Output``."""
+        yield from items
+
+    def finish(self) -> None:
+        """See ``Output``."""
+        json.dump(self.document, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+
+
+def make_output(kind: str) -> Output:
+    """The output for ``--output text|json``."""
+    return JsonOutput() if kind == "json" else TextOutput()
