@@ -111,3 +111,19 @@ FORBIDDEN = {
 def test_lower_layers_do_not_import_higher_ones(name: str) -> None:
     reached = sorted(m for m in closure(name) if layer(m) in FORBIDDEN[layer(name)])
     assert not reached, f"{name} reaches {reached} (see docs/architecture.md)"
+
+
+def test_every_error_class_is_importable_from_the_package() -> None:
+    import inspect
+
+    import metaxy_lake
+    from metaxy_lake import errors
+
+    declared = {
+        name
+        for name, obj in vars(errors).items()
+        if inspect.isclass(obj) and issubclass(obj, errors.MetaxyLakeError)
+    }
+    missing = sorted(n for n in declared if getattr(metaxy_lake, n, None) is not vars(errors)[n])
+    assert not missing, f"metaxy_lake does not export {missing}"
+    assert declared <= set(metaxy_lake.__all__)

@@ -66,3 +66,52 @@ if __name__ == "__main__":  # python workers.py '<kwargs repr>' writer writes ro
     import ast
 
     write_batches(ast.literal_eval(sys.argv[1]), *map(int, sys.argv[2:5]))
+
+
+def snapshot_graph(crop_audio: str = "1") -> tuple[mxl.FeatureGraph, dict[str, type[mxl.Feature]]]:
+    """Video → Crop → Faces and SpeechToText, with Crop's audio code version given."""
+    g = mxl.FeatureGraph()
+    with g.use():
+
+        class Video(mxl.Feature, spec=mxl.FeatureSpec(key="video", fields=["frames", "audio"])):
+            path: str
+
+        class Crop(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="crop",
+                deps=[Video],
+                fields=["frames", mxl.FieldSpec("audio", code_version=crop_audio)],
+            ),
+        ):
+            path: str
+
+        class Faces(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="faces",
+                deps=[Crop],
+                fields=[mxl.FieldSpec("faces", deps=[mxl.FieldDep(Crop, ["frames"])])],
+            ),
+        ):
+            count: int
+
+        class Speech(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="speech",
+                deps=[Crop],
+                fields=[mxl.FieldSpec("text", deps=[mxl.FieldDep(Crop, ["audio"])])],
+            ),
+        ):
+            text: str
+
+    return g, {"video": Video, "crop": Crop, "faces": Faces, "speech": Speech}
+
+
+def push_same_graph(kwargs: dict[str, Any], barrier: Any, results: Any) -> None:
+    """Wait for the other pusher, push ``snapshot_graph()``, put whether it was new."""
+    graph, _ = snapshot_graph()
+    store = mxl.LakeStore(**kwargs)
+    barrier.wait(timeout=120)
+    results.put(store.push_graph(graph=graph, git_commit=None).new)

@@ -59,8 +59,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _commit(metadata: Mapping[str, str]) -> CommitProperties:
-    return CommitProperties(custom_metadata=dict(metadata), max_commit_retries=MAX_COMMIT_RETRIES)
+def _commit(metadata: Mapping[str, str], retries: int = MAX_COMMIT_RETRIES) -> CommitProperties:
+    return CommitProperties(custom_metadata=dict(metadata), max_commit_retries=retries)
 
 
 def _version_at(table: DeltaTable, as_of: AsOf) -> int:
@@ -280,6 +280,8 @@ class DeltaFormat(TableFormat):
         Two creators race on version 0: the loser sees "already exists" or, when the
         winner's commit came between its own reads, "Protocol changed since last commit"
         (``CommitFailedError``); either way the base looks again and opens the winner's.
+        With delta-rs's own retries the loser instead committed a second CREATE TABLE as
+        version 1 (seen when two processes pushed a graph at once), so it gets none.
         """
         DeltaTable.create(
             ref.uri,
@@ -287,7 +289,7 @@ class DeltaFormat(TableFormat):
             configuration=dict(properties),
             raise_if_key_not_exists=False,
             storage_options=object_store_options(self.root, self.storage),
-            commit_properties=_commit({COMMIT_OPERATION: "create"}),
+            commit_properties=_commit({COMMIT_OPERATION: "create"}, retries=0),
         )
 
     def _is_create_conflict(self, exc: Exception) -> bool:

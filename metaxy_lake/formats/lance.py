@@ -210,16 +210,22 @@ class LanceFormat(TableFormat):
     def _create(self, ref: TableRef, schema: pa.Schema, properties: Mapping[str, str]) -> None:
         """Create an empty dataset whose schema metadata holds the properties.
 
-        ``mode="create"`` never replaces a dataset: two creators racing on version 1 both
-        commit an overwrite, and the loser's conflicts ("Retryable commit conflict") with
-        the winner's; the base then opens the winner's.
+        An overwrite transaction read at version 0, committed with no retry: it fails when
+        any version exists. ``write_dataset(mode="create")`` checks for the dataset once,
+        then retries its overwrite on a conflict, so a creator that lost the race to
+        version 1 committed an empty version 2 over the winner's first append (seen as a
+        lost graph snapshot when two processes pushed at once, 1 run in 14).
         """
-        lance.write_dataset(
-            schema.with_metadata(dict(properties)).empty_table(),
-            ref.uri,
-            mode="create",
-            storage_options=object_store_options(self.root, self.storage),
+        transaction = lance.Transaction(
+            read_version=0,
+            operation=lance.LanceOperation.Overwrite(schema.with_metadata(dict(properties)), []),
             transaction_properties={COMMIT_OPERATION: "create"},
+        )
+        lance.LanceDataset.commit(
+            ref.uri,
+            transaction,
+            storage_options=object_store_options(self.root, self.storage),
+            max_retries=0,
         )
 
     def _is_create_conflict(self, exc: Exception) -> bool:

@@ -64,11 +64,21 @@ def _rows(ctx: StoreContext, table: LakeTable | None, project: str) -> list[dict
 
 
 def _recordings(rows: list[dict[str, object]]) -> list[tuple[str, object, list[dict[str, object]]]]:
-    """(version, recorded_at, rows) of each recording, oldest first."""
-    out: dict[tuple[str, object], list[dict[str, object]]] = {}
+    """(version, recorded_at, rows) of each recording, oldest first.
+
+    A recording holds each feature once. Two pushers released together recorded one
+    snapshot twice within the same microsecond (1 run in 7 of the concurrent-push test),
+    so rows of one (version, time) are split by the occurrence of their feature key:
+    the recordings are of one version, hence alike.
+    """
+    out: dict[tuple[str, object, int], list[dict[str, object]]] = {}
+    seen: dict[tuple[str, object, object], int] = {}
     for row in rows:
-        out.setdefault((str(row["snapshot_version"]), row["recorded_at"]), []).append(row)
-    return [(version, at, group) for (version, at), group in out.items()]
+        version, at = str(row["snapshot_version"]), row["recorded_at"]
+        nth = seen.get((version, at, row["feature_key"]), 0)
+        seen[(version, at, row["feature_key"])] = nth + 1
+        out.setdefault((version, at, nth), []).append(row)
+    return [(version, at, group) for (version, at, _), group in out.items()]
 
 
 def latest_snapshot(ctx: StoreContext) -> GraphSnapshot | None:
