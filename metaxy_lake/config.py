@@ -136,7 +136,8 @@ def _refuse_literal_credentials(table: Mapping[str, Any], path: Path) -> None:
 
 
 def _message(error: ValidationError, path: Path) -> str:
-    first = error.errors()[0]
+    # of a union's alternatives (a fallback is a name or a table), the one that got furthest
+    first = max(error.errors(), key=lambda e: len(e["loc"]))
     key = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("str", "Pinned")))
     if first["type"] == "extra_forbidden":
         return f"{path}: unknown key {key!r}"
