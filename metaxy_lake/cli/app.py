@@ -15,7 +15,9 @@ from typing import Annotated
 import typer
 
 # typer vendors click (typer._click) since 0.26; its exceptions are not click's
+from typer._click.core import Context
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from metaxy_lake.cli.argv import hoist_globals
 from metaxy_lake.cli.commands import data, graph, project
@@ -25,7 +27,32 @@ from metaxy_lake.errors import ConfigError, MetaxyLakeError
 USAGE_EXIT = 2
 ERROR_EXIT = 1
 
+
+class _Mxl(TyperGroup):
+    """The root group: global options anywhere on the line, one document once a command ran."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_globals(args))
+
+    def invoke(self, ctx: Context) -> object:
+        try:
+            result = super().invoke(ctx)
+        except typer.Exit:  # a verdict (`status --assert-in-sync`): its document still prints
+            _finish(ctx)
+            raise
+        _finish(ctx)
+        return result
+
+
+def _finish(ctx: Context) -> None:
+    invocation = ctx.find_object(Invocation)
+    if invocation is not None and invocation.run is not None:
+        with contextlib.suppress(BrokenPipeError):  # the reader (`| head`) left
+            invocation.run.out.finish()
+
+
 app = typer.Typer(
+    cls=_Mxl,
     name="mxl",
     help="metaxy_lake: which samples to (re)compute, kept in lakehouse tables.",
     no_args_is_help=True,
@@ -90,11 +117,10 @@ def _fail(message: str, code: int) -> None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: errors print one plain line and exit non-zero (2: usage or configuration)."""
-    argv = hoist_globals(sys.argv[1:] if args is None else args)
+    argv = sys.argv[1:] if args is None else args
     debug = "--debug" in argv
-    invocation = Invocation()
     try:
-        code = app(args=argv, prog_name="mxl", standalone_mode=False, obj=invocation)
+        code = app(args=argv, prog_name="mxl", standalone_mode=False, obj=Invocation())
     except NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else "")
         raise SystemExit(0) from None
@@ -114,7 +140,4 @@ def main(args: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(str(exc), ERROR_EXIT)
-    if invocation.run is not None:
-        with contextlib.suppress(BrokenPipeError):  # the reader (`| head`) left
-            invocation.run.out.finish()
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group, RenderableType
+from rich.table import Table
 
 from metaxy_lake import config
 from metaxy_lake.cli.commands.data import FeatureArg, live_rows
 from metaxy_lake.cli.context import cli
+from metaxy_lake.demo import Phase
 from metaxy_lake.demo import run as run_demo
 from metaxy_lake.errors import ConfigError
 from metaxy_lake.graph.snapshot import FeatureSnapshot
@@ -135,6 +138,21 @@ def config_show(ctx: typer.Context) -> None:
         run.out.value(key, value)
 
 
+COUNTS = ("new", "stale", "orphaned")
+
+
+def _phase_table(phase: Phase) -> RenderableType:
+    table = Table(title=phase.title, title_justify="left")
+    for column in ("feature", "new", "stale", "orphaned", "changed fields"):
+        table.add_column(column, justify="right" if column in COUNTS else "left")
+    for s in phase.statuses:
+        counts = (str(s.new), str(s.stale), str(s.orphaned))
+        table.add_row(s.feature, *counts, ", ".join(s.changed_fields) or "-")
+    if not phase.versions_changed:
+        return table
+    return Group(table, f"feature versions changed: {', '.join(phase.versions_changed)}")
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
@@ -145,10 +163,7 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="mxl-demo-") as tmp:
         store = LakeStore(run.options.root or tmp)
         phases = run_demo(store, samples)
-    run.out.note(f"[bold]metaxy_lake demo[/bold]: {samples} videos, local Delta store {store.root}")
+    run.out.note(f"[bold]metaxy_lake demo[/bold]: {samples} videos, a local Delta store")
     run.out.value("root", store.root, "store")
-    rows = [{"phase": p.title, **asdict(s)} for p in phases for s in p.statuses]
-    run.out.records("phases", rows, group_by="phase")
-    changed = {p.title: list(p.versions_changed) for p in phases if p.versions_changed}
-    run.out.value("versions_changed", changed, "feature versions changed")
+    run.out.rendered("phases", [asdict(p) for p in phases], Group(*map(_phase_table, phases)))
     run.out.note("The face detector never ran again: only Crop and SpeechToText were recomputed.")
