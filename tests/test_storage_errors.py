@@ -42,6 +42,9 @@ OPERATIONS: dict[str, Callable[[mxl.LakeStore, Any, Any], object]] = {
     "compaction": lambda s, root, leaf: s.compact(root),
     "expiry": lambda s, root, leaf: s.expire(root),
     "resolve": lambda s, root, leaf: s.resolve_update(leaf),
+    "graph push": lambda s, root, leaf: s.push_graph(git_commit=None),
+    "graph history": lambda s, root, leaf: s.graph_history(),
+    "snapshot load": lambda s, root, leaf: s.load_snapshot(),
 }
 
 
@@ -50,6 +53,7 @@ def test_an_unreachable_endpoint_fails_promptly_naming_the_store(
 ) -> None:
     root, leaf = chain
     make_store().write(root, root_rows({"s1": {"a": "1"}, "s2": {"a": "2"}}))
+    make_store().push_graph(git_commit=None)  # the catalog's rows are on S3 too
     closed = f"http://127.0.0.1:{free_ports(1, start=41000)[0]}"
     options = {**store_kwargs["storage_options"], "endpoint_url": closed}
     store = make_store(storage_options=options)
