@@ -19,7 +19,6 @@ from metaxy_lake.catalog import Commit
 from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT, PushResult, SnapshotRecord
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.session import EngineSession
-from metaxy_lake.errors import StoreConfigError
 from metaxy_lake.formats import DEFAULT_COMMIT_TIMEOUT_S, TableFormat, TableRef, load_format
 from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.graph.snapshot import GraphSnapshot
@@ -28,30 +27,13 @@ from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store import maintenance, reading, resolving, snapshots, writing
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.options import feature_name, format_options, normalize_root
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
 
 DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION
 
 AUTO: Any = "<auto>"
 """``push_graph``'s default ``git_commit``: detect it from the working directory."""
-
-
-def _root(root: str | Path) -> str:
-    text = str(root)
-    return text.rstrip("/") if "://" in text else str(Path(text).resolve())
-
-
-def _format_options(
-    format: str, catalog: Mapping[str, Any] | None, namespace: str | None
-) -> dict[str, Any]:
-    if catalog is None and namespace is None:
-        return {}
-    if format != "iceberg":
-        raise StoreConfigError(f"catalog= and namespace= apply to format='iceberg', not {format!r}")
-    options: dict[str, Any] = {"namespace": namespace or "metaxy"}
-    if catalog is not None:
-        options["catalog"] = catalog
-    return options
 
 
 class LakeStore:
@@ -95,9 +77,9 @@ class LakeStore:
         engine: EngineSession | None = None,
         project: str = DEFAULT_PROJECT,
     ) -> None:
-        self.root = _root(root)
+        self.root = normalize_root(root)
         self.storage = StorageConfig.resolve(storage_options)
-        options = _format_options(format, catalog, namespace)
+        options = format_options(format, catalog, namespace)
         self.format: TableFormat = load_format(
             format, self.root, self.storage, options, commit_timeout_s
         )
@@ -307,9 +289,3 @@ class LakeStore:
         """
         with self._ctx.guard("snapshot load"):
             return snapshots.load_snapshot(self._ctx, version)
-
-
-def feature_name(feature: FeatureRef) -> str:
-    """A feature reference as messages name it (its key, if it has one)."""
-    key = getattr(feature, "__metaxy_key__", None)
-    return str(key if key is not None else feature)
