@@ -9,10 +9,13 @@ nothing is printed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
+from rich.tree import Tree
+
+from metaxy_lake.errors import ConfigError
 from metaxy_lake.graph.snapshot import GraphSnapshot
 
 Format = Literal["tree", "mermaid", "dot", "json"]
@@ -201,3 +204,18 @@ def edges_of(snapshot: GraphSnapshot) -> list[tuple[str, str]]:
         for dep in snapshot.features[key].dependencies
         if dep in snapshot.features
     ]
+
+
+T = TypeVar("T")
+Rendering = Tree | str | dict[str, Any]
+
+
+def render_as(fmt: str, value: T, renderers: Mapping[str, Callable[[T], Rendering]]) -> Rendering:
+    """``value`` rendered by the renderer of ``fmt``.
+
+    Raises:
+        ConfigError: ``fmt`` is not one of :data:`FORMATS`.
+    """
+    if fmt not in renderers:
+        raise ConfigError(f"unknown render format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    return renderers[fmt](value)

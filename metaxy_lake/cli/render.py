@@ -17,7 +17,16 @@ from typing import Any
 from rich.text import Text
 from rich.tree import Tree
 
-from metaxy_lake.cli.diagram import FORMATS, Edge, Node, dot_text, edges_of, mermaid_text, short
+from metaxy_lake.cli.diagram import (
+    FORMATS,
+    Edge,
+    Node,
+    dot_text,
+    edges_of,
+    mermaid_text,
+    render_as,
+    short,
+)
 from metaxy_lake.cli.render_diff import diff_dot, diff_json, diff_mermaid, diff_tree, render_diff
 from metaxy_lake.errors import ConfigError, UnknownFeatureError
 from metaxy_lake.graph.snapshot import FeatureSnapshot, GraphSnapshot
@@ -205,12 +214,8 @@ def render_graph(snapshot: GraphSnapshot, fmt: str) -> Tree | str | dict[str, An
     Raises:
         ConfigError: ``fmt`` is not one of the formats.
     """
-    renderers: dict[str, Callable[[GraphSnapshot], Tree | str | dict[str, Any]]] = {
-        "tree": graph_tree,
-        "mermaid": graph_mermaid,
-        "dot": graph_dot,
-        "json": graph_json,
-    }
-    if fmt not in renderers:
-        raise ConfigError(f"unknown render format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    return renderers[fmt](snapshot)
+    return render_as(
+        fmt,
+        snapshot,
+        {"tree": graph_tree, "mermaid": graph_mermaid, "dot": graph_dot, "json": graph_json},
+    )

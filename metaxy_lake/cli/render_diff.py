@@ -10,14 +10,20 @@ printed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
 from rich.tree import Tree
 
-from metaxy_lake.cli.diagram import FORMATS, Edge, Node, dot_text, edges_of, mermaid_text, short
-from metaxy_lake.errors import ConfigError
+from metaxy_lake.cli.diagram import (
+    Edge,
+    Node,
+    dot_text,
+    edges_of,
+    mermaid_text,
+    render_as,
+    short,
+)
 from metaxy_lake.graph.diff import FeatureChange, FieldChange, GraphDiff
 
 #: The rich style of each change status in the text render.
@@ -188,12 +194,6 @@ def render_diff(d: GraphDiff, fmt: str) -> Tree | str | dict[str, Any]:
     Raises:
         ConfigError: ``fmt`` is not one of the formats.
     """
-    renderers: dict[str, Callable[[GraphDiff], Tree | str | dict[str, Any]]] = {
-        "tree": diff_tree,
-        "mermaid": diff_mermaid,
-        "dot": diff_dot,
-        "json": diff_json,
-    }
-    if fmt not in renderers:
-        raise ConfigError(f"unknown render format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    return renderers[fmt](d)
+    return render_as(
+        fmt, d, {"tree": diff_tree, "mermaid": diff_mermaid, "dot": diff_dot, "json": diff_json}
+    )
