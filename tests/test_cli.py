@@ -244,7 +244,8 @@ def test_debug_shows_the_traceback(project: Path) -> None:
 
 
 def test_help_lists_every_command_with_its_line() -> None:
-    text = subprocess.run([MXL, "--help"], capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "COLUMNS": "80"}  # a common terminal: no line may be cut short
+    text = subprocess.run([MXL, "--help"], capture_output=True, text=True, env=env).stdout
     commands = [
         "init",
         "demo",
@@ -262,9 +263,12 @@ def test_help_lists_every_command_with_its_line() -> None:
     ]
     for name in commands:
         assert re.search(rf"^\s+{name}\s+\S", text, re.M), name
-    graph = subprocess.run([MXL, "graph", "--help"], capture_output=True, text=True).stdout
+    graph = subprocess.run([MXL, "graph", "--help"], capture_output=True, text=True, env=env)
     for name in ("push", "history", "diff", "render"):
-        assert re.search(rf"^\s+{name}\s+\S", graph, re.M), name
+        assert re.search(rf"^\s+{name}\s+\S", graph.stdout, re.M), name
+    for listing in (text, graph.stdout):
+        commands_part = listing.split("Commands:", 1)[1]
+        assert "..." not in commands_part, commands_part  # each one-line help is whole
 
 
 def test_readme_cli_tour_runs(tmp_path: Path) -> None:

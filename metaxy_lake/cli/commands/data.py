@@ -73,7 +73,7 @@ def status(
         bool, typer.Option(help="Exit 1 when any feature has work to do (for CI gates).")
     ] = False,
 ) -> None:
-    """Per feature: live rows, new, stale, orphaned: the cost preview before a run."""
+    """Per feature: live, new, stale, orphaned (cost preview)."""
     run = cli(ctx)
     chosen = run.features(features)
     rows = [feature_status(run.store, f) for f in run.out.progress(chosen, "resolving")]
@@ -90,7 +90,7 @@ def plan(
     feature: FeatureArg,
     limit: Annotated[int, typer.Option(help="Samples to list per kind.", min=0)] = 20,
 ) -> None:
-    """The increment of one feature: its new, stale and orphaned samples, with changed fields."""
+    """One feature's increment: samples and changed fields."""
     run = cli(ctx)
     definition = run.feature(feature)
     inc = run.store.resolve_update(definition.key)
@@ -182,7 +182,7 @@ def delete(
     dry_run: Annotated[bool, typer.Option(help="Count the matches, delete nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
 ) -> None:
-    """Delete the samples whose live row matches --where (soft by default)."""
+    """Delete the samples matching --where (soft by default)."""
     run = cli(ctx)
     definition = run.feature(feature)
     if not where.strip():
@@ -203,7 +203,7 @@ def delete(
 
 @app.command()
 def compact(ctx: typer.Context, feature: FeatureArg) -> None:
-    """Rewrite a feature's small data files into large ones; every row is kept."""
+    """Rewrite small data files into large ones (rows kept)."""
     run = cli(ctx)
     result = run.store.compact(run.feature(feature).key)
     run.out.value("version", result.version, "table version")
@@ -229,7 +229,7 @@ def expire(
         str, typer.Option(help="Keep versions newer than this (7d, 12h, 30m...).")
     ] = f"{DEFAULT_RETENTION.days}d",
 ) -> None:
-    """Remove table versions older than --older-than (7 days by default)."""
+    """Remove table versions older than --older-than (7 d)."""
     run = cli(ctx)
     removed = run.store.expire(run.feature(feature).key, parse_duration(older_than))
     run.out.value("removed", removed)

@@ -58,7 +58,7 @@ def push(
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE label (repeat).")] = None,
     fmt: FormatOption = Format.tree,
 ) -> None:
-    """Record the graph as a snapshot (nothing when unchanged); prints the diff it recorded."""
+    """Record the graph as a snapshot; print what changed."""
     run = cli(ctx)
     result = run.store.push_graph(message=message, tags=_tags(tag), graph=run.graph)
     run.out.value("snapshot_version", result.snapshot_version, "snapshot")
@@ -107,7 +107,7 @@ def diff_command(
     new: Annotated[str, typer.Argument(help="A snapshot version, latest or code.")] = CODE,
     fmt: FormatOption = Format.tree,
 ) -> None:
-    """What changed between two snapshots (default: the latest recorded → the code)."""
+    """What changed between two snapshots (latest → code)."""
     run = cli(ctx)
     _show_diff(run, diff(snapshot_of(run, old), snapshot_of(run, new)), fmt)
 

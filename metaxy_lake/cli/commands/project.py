@@ -56,7 +56,7 @@ def init(
         str, typer.Option("--store-format", help="Table format of the local store.")
     ] = "delta",
 ) -> None:
-    """Write a commented metaxy_lake.toml with a local default store (never overwrites)."""
+    """Write a commented metaxy_lake.toml (never overwrites)."""
     target = path / config.CONFIG_FILE
     if target.exists():
         raise ConfigError(f"{target} exists already: edit it, or remove it to start over")
@@ -78,7 +78,7 @@ def _feature_row(snapshot: FeatureSnapshot) -> dict[str, Any]:
 
 @app.command("list")
 def list_features(ctx: typer.Context) -> None:
-    """The features of the graph: keys, fields, dependencies, versions."""
+    """The features: keys, fields, dependencies, versions."""
     run = cli(ctx)
     snapshots = [FeatureSnapshot.of(run.graph, f) for f in run.features()]
     run.out.records("features", [_feature_row(s) for s in snapshots], title="features")
@@ -86,7 +86,7 @@ def list_features(ctx: typer.Context) -> None:
 
 @app.command()
 def describe(ctx: typer.Context, feature: FeatureArg) -> None:
-    """One feature: spec, versions, table location, live rows, last commit."""
+    """One feature: spec, versions, table, rows, last commit."""
     run = cli(ctx)
     definition = run.feature(feature)
     snapshot = FeatureSnapshot.of(run.graph, definition)
@@ -128,7 +128,7 @@ def describe(ctx: typer.Context, feature: FeatureArg) -> None:
 
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
-    """The configuration in effect (file, stores; credentials redacted)."""
+    """The configuration in effect (credentials redacted)."""
     run = cli(ctx)
     if run.config is None:
         raise ConfigError(
@@ -158,7 +158,7 @@ def demo(
     ctx: typer.Context,
     samples: Annotated[int, typer.Option(help="Number of videos.", min=1)] = 5,
 ) -> None:
-    """Run the reference scenario: Video → Crop → Faces, SpeechToText, then bump Crop's audio."""
+    """Run the reference scenario (Crop's audio is bumped)."""
     run = cli(ctx)
     with tempfile.TemporaryDirectory(prefix="mxl-demo-") as tmp:
         store = LakeStore(run.options.root or tmp)
