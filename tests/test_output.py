@@ -13,16 +13,18 @@ from metaxy_lake.cli.output import JsonOutput, TextOutput
 def run_with_progress(console: Console) -> list[int]:
     out = TextOutput(console)
     seen = list(out.progress([1, 2, 3], "resolving"))
+    with out.working("reading example/crop"):
+        seen.append(4)
     out.records("features", [{"feature": "a", "new": 1}])
     return seen
 
 
 def test_progress_shows_on_a_terminal_and_not_on_a_pipe() -> None:
     terminal, pipe = io.StringIO(), io.StringIO()
-    assert run_with_progress(Console(file=terminal, force_terminal=True, width=80)) == [1, 2, 3]
-    assert run_with_progress(Console(file=pipe, force_terminal=False, width=80)) == [1, 2, 3]
-    assert "resolving" in terminal.getvalue()
-    assert "resolving" not in pipe.getvalue()
+    assert run_with_progress(Console(file=terminal, force_terminal=True, width=80)) == [1, 2, 3, 4]
+    assert run_with_progress(Console(file=pipe, force_terminal=False, width=80)) == [1, 2, 3, 4]
+    assert "resolving" in terminal.getvalue() and "reading" in terminal.getvalue()
+    assert "resolving" not in pipe.getvalue() and "reading" not in pipe.getvalue()
     assert "\x1b" not in pipe.getvalue()  # no control sequences down a pipe
     assert "feature" in pipe.getvalue() and "new" in pipe.getvalue()
 
@@ -30,6 +32,8 @@ def test_progress_shows_on_a_terminal_and_not_on_a_pipe() -> None:
 def test_json_is_one_document_of_everything_emitted(capsys) -> None:
     out = JsonOutput()
     assert list(out.progress([1, 2], "resolving")) == [1, 2]
+    with out.working("reading"):
+        out.note("prose is for text only")
     out.note("prose is for text only")
     out.records("features", [{"feature": "a", "new": 1}], group_by="feature")
     out.value("in_sync", False)

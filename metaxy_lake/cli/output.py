@@ -12,6 +12,7 @@ import json
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from rich.console import Console, RenderableType
@@ -52,6 +53,10 @@ class Output(ABC):
     @abstractmethod
     def progress(self, items: Sequence[T], description: str) -> Iterator[T]:
         """Iterate ``items``, with a progress bar where a reader watches a terminal."""
+
+    @abstractmethod
+    def working(self, description: str) -> AbstractContextManager[object]:
+        """A spinner around one long step (a large read), where a reader watches a terminal."""
 
     @abstractmethod
     def finish(self) -> None:
@@ -138,6 +143,12 @@ class TextOutput(Output):
                 yield item
                 bar.advance(task)
 
+    def working(self, description: str) -> AbstractContextManager[object]:
+        """See ``Output``."""
+        if not self.console.is_terminal:
+            return nullcontext()
+        return self.console.status(description)
+
     def finish(self) -> None:
         """Text is printed as it comes: nothing is left to flush."""
 
@@ -175,6 +186,10 @@ class JsonOutput(Output):
     def progress(self, items: Sequence[T], description: str) -> Iterator[T]:
         """See ``Output``."""
         yield from items
+
+    def working(self, description: str) -> AbstractContextManager[object]:
+        """See ``Output``."""
+        return nullcontext()
 
     def finish(self) -> None:
         """See ``Output``."""

@@ -15,6 +15,7 @@ from metaxy_lake.cli.context import Cli, cli
 from metaxy_lake.errors import InvalidFilterError
 from metaxy_lake.filters import parse_filter
 from metaxy_lake.graph import FeatureDefinition
+from metaxy_lake.increment import Increment
 from metaxy_lake.schema import CHANGED_FIELDS
 from metaxy_lake.store import LakeStore
 from metaxy_lake.store.maintenance import DEFAULT_RETENTION
@@ -84,17 +85,7 @@ def status(
         raise typer.Exit(1)
 
 
-@app.command()
-def plan(
-    ctx: typer.Context,
-    feature: FeatureArg,
-    limit: Annotated[int, typer.Option(help="Samples to list per kind.", min=0)] = 20,
-) -> None:
-    """One feature's increment: samples and changed fields."""
-    run = cli(ctx)
-    definition = run.feature(feature)
-    inc = run.store.resolve_update(definition.key)
-    ids = list(definition.id_columns)
+def _plan_samples(inc: Increment, ids: list[str], limit: int) -> list[dict[str, Any]]:
     samples: list[dict[str, Any]] = []
     for kind, frame, extra in (
         ("new", inc.new, []),
@@ -105,8 +96,24 @@ def plan(
         for row in plain_rows(got):
             changed = row.pop(CHANGED_FIELDS, None)
             samples.append({"status": kind, **row, "changed_fields": changed or []})
+    return samples
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    feature: FeatureArg,
+    limit: Annotated[int, typer.Option(help="Samples to list per kind.", min=0)] = 20,
+) -> None:
+    """One feature's increment: samples and changed fields."""
+    run = cli(ctx)
+    definition = run.feature(feature)
+    with run.out.working(f"resolving {definition.key}"):
+        inc = run.store.resolve_update(definition.key)
+        counts = inc.counts()
+        samples = _plan_samples(inc, list(definition.id_columns), limit)
     run.out.value("feature", str(definition.key))
-    run.out.value("counts", inc.counts())
+    run.out.value("counts", counts)
     run.out.records("samples", samples, title=f"plan for {definition.key} (first {limit} per kind)")
 
 
@@ -137,7 +144,8 @@ def read(
     frame = run.store.read(
         definition.key, filters=filters_of(where), columns=columns, as_of=as_of_of(as_of)
     )
-    rows = plain_rows(frame.head(limit).collect().to_arrow())
+    with run.out.working(f"reading {definition.key}"):
+        rows = plain_rows(frame.head(limit).collect().to_arrow())
     run.out.records("rows", rows, title=f"{definition.key} (first {limit} rows)")
 
 
