@@ -183,6 +183,18 @@ def test_global_options_before_or_after_the_command(project: Path, tmp_path: Pat
     assert not (project / ".metaxy").exists()
 
 
+def test_a_config_given_by_path_sets_the_graph_hash_length(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config = project / "metaxy_lake.toml"
+    config.write_text(config.read_text().replace("# hash_length = 64", "hash_length = 8"))
+    here = mxl_json(project, "list")["features"]
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # no configuration here or above
+    there = mxl_json(elsewhere, "--config", str(config), "list")["features"]
+    assert {len(f["version"]) for f in here} == {8}
+    assert there == here  # the file given, not one found from the working directory
+
+
 def test_render_mermaid_and_dot_structure(project: Path) -> None:
     mermaid = mxl(project, "graph", "render", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart")

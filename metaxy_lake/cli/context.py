@@ -16,7 +16,7 @@ from typer._click.exceptions import UsageError
 from metaxy_lake import config
 from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT
 from metaxy_lake.cli.output import Output, make_output
-from metaxy_lake.graph import FeatureDefinition, FeatureGraph
+from metaxy_lake.graph import FeatureDefinition, FeatureGraph, set_default_hash_length
 from metaxy_lake.store import LakeStore
 
 
@@ -46,9 +46,15 @@ class Cli:
 
     @cached_property
     def graph(self) -> FeatureGraph:
-        """The feature graph, after importing the configured features modules."""
-        if self.config is not None:
-            config.import_features(self.config)
+        """The feature graph, after importing the configured features modules.
+
+        The default graph takes its hash length from the configuration in effect (the
+        ``--config`` file too, not only the one found from the working directory).
+        """
+        chosen = self.config
+        if chosen is not None:
+            set_default_hash_length(lambda: chosen.hash_length)
+            config.import_features(chosen)
         return FeatureGraph.current()
 
     @cached_property
