@@ -230,12 +230,6 @@ def load_config(path: Path | str | None = None, start: Path | None = None) -> Pr
     return None
 
 
-def find_config(start: Path | None = None) -> dict[str, Any]:
-    """The nearest configuration as a plain table (empty when there is none)."""
-    config = load_config(start=start)
-    return {} if config is None else config.model_dump(exclude={"path"})
-
-
 def default_hash_length() -> int:
     """The hash length of the default feature graph: ``hash_length`` of the configuration."""
     config = load_config()

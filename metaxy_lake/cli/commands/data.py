@@ -11,7 +11,8 @@ import narwhals as nw
 import pyarrow as pa
 import typer
 
-from metaxy_lake.cli.context import Cli, cli
+from metaxy_lake.catalog import Commit
+from metaxy_lake.cli.context import cli
 from metaxy_lake.errors import InvalidFilterError
 from metaxy_lake.filters import parse_filter
 from metaxy_lake.graph import FeatureDefinition
@@ -45,10 +46,24 @@ def plain_rows(table: pa.Table) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
-def live_rows(store: LakeStore, feature: FeatureDefinition) -> int:
-    """How many samples of a feature have a live row."""
-    counted = store.read(feature.key).select(nw.len()).collect()
+def live_rows(
+    store: LakeStore, feature: FeatureDefinition, filters: list[nw.Expr] | None = None
+) -> int:
+    """How many samples of a feature have a live row (matching ``filters``)."""
+    counted = store.read(feature.key, filters=filters).select(nw.len()).collect()
     return int(counted.item())
+
+
+def commit_row(commit: Commit) -> dict[str, Any]:
+    """One commit of a feature's table, as ``history`` and ``describe`` show it."""
+    return {
+        "version": commit.version,
+        "timestamp": commit.timestamp.isoformat(),
+        "operation": commit.operation,
+        "rows": commit.rows,
+        "write_id": commit.write_id,
+        "snapshot_version": commit.snapshot_version,
+    }
 
 
 def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, Any]:
@@ -158,21 +173,11 @@ def history(
     """The commits of a feature's table, newest first."""
     run = cli(ctx)
     definition = run.feature(feature)
-    rows = [
-        {
-            "version": c.version,
-            "timestamp": c.timestamp.isoformat(),
-            "operation": c.operation,
-            "rows": c.rows,
-            "write_id": c.write_id,
-            "snapshot_version": c.snapshot_version,
-        }
-        for c in run.store.history(definition.key, limit)
-    ]
+    rows = [commit_row(c) for c in run.store.history(definition.key, limit)]
     run.out.records("commits", rows, title=f"history of {definition.key}")
 
 
-def _confirm(run: Cli, what: str) -> None:
+def _confirm(what: str) -> None:
     if not sys.stdin.isatty():
         raise typer.BadParameter(f"{what}: pass --yes to confirm (no terminal to ask on)")
     if not typer.confirm(f"{what}?"):
@@ -196,14 +201,14 @@ def delete(
     if not where.strip():
         raise InvalidFilterError("--where is empty: name the samples to delete")
     filters = filters_of(where)
-    matches = int(run.store.read(definition.key, filters=filters).select(nw.len()).collect().item())
+    matches = live_rows(run.store, definition, filters)
     run.out.value("matches", matches, "matching samples")
     if dry_run or matches == 0:
         run.out.value("deleted", 0)
         return
     kind = "hard-delete" if hard else "soft-delete"
     if not yes:
-        _confirm(run, f"{kind} {matches} samples of {definition.key}")
+        _confirm(f"{kind} {matches} samples of {definition.key}")
     result = run.store.delete(definition.key, filters or [], soft=not hard)
     run.out.value("deleted", result.rows)
     run.out.value("version", result.version, "table version")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metaxy_lake.cli import render, render_diff
+from metaxy_lake.cli import render
 from metaxy_lake.cli.context import Cli, cli
 from metaxy_lake.errors import UnknownSnapshotError
 from metaxy_lake.graph.diff import GraphDiff, diff
@@ -48,7 +48,7 @@ def _show(run: Cli, key: str, data: Any, drawn: Any) -> None:
 
 
 def _show_diff(run: Cli, changes: GraphDiff, fmt: Format) -> None:
-    _show(run, "diff", changes.to_json(), render_diff.render_diff(changes, fmt.value))
+    _show(run, "diff", changes.to_json(), render.render_diff(changes, fmt.value))
 
 
 @app.command()

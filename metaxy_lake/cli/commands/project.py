@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from metaxy_lake import config
-from metaxy_lake.cli.commands.data import FeatureArg, live_rows
+from metaxy_lake.cli.commands.data import FeatureArg, commit_row, live_rows
 from metaxy_lake.cli.context import cli
 from metaxy_lake.demo import Phase
 from metaxy_lake.demo import run as run_demo
@@ -111,19 +111,7 @@ def describe(ctx: typer.Context, feature: FeatureArg) -> None:
     )
     run.out.value("table", store.table_uri(definition.key))
     run.out.value("live", live_rows(store, definition), "live rows")
-    commit = last[0] if last else None
-    run.out.value(
-        "last_commit",
-        None
-        if commit is None
-        else {
-            "version": commit.version,
-            "timestamp": commit.timestamp.isoformat(),
-            "operation": commit.operation,
-            "write_id": commit.write_id,
-        },
-        "last commit",
-    )
+    run.out.value("last_commit", commit_row(last[0]) if last else None, "last commit")
 
 
 @config_app.command("show")
