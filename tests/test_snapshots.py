@@ -8,6 +8,7 @@ processes pushing one graph at once record it once or harmlessly twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 from typing import Any
 
@@ -16,10 +17,10 @@ from helpers import root_rows
 from workers import push_same_graph, snapshot_graph
 
 import metaxy_lake as mxl
-from metaxy_lake.catalog.snapshots import SNAPSHOTS_DIR
+from metaxy_lake.catalog.snapshots import SNAPSHOTS_DIR, snapshot_rows
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.schema import COMMIT_OPERATION
-from metaxy_lake.store.snapshots import snapshots_ref
+from metaxy_lake.store.snapshots import _recordings, snapshots_ref
 
 pytestmark = pytest.mark.locations("local")  # the catalog table goes through the one commit path
 
@@ -139,3 +140,14 @@ def test_two_processes_pushing_one_graph_record_it_once_or_harmlessly_twice(
     assert table is not None
     creations = [c for c in table.history() if c.metadata.get(COMMIT_OPERATION) == "create"]
     assert len(creations) <= 1  # the loser of the creation race opened the winner's table
+
+
+def test_two_recordings_in_one_microsecond_stay_two() -> None:
+    graph, _ = snapshot_graph()
+    at = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+    one = snapshot_rows(GraphSnapshot.of(graph), "default", at, None, None, None).to_pylist()
+    rows = sorted(one + one, key=lambda r: r["feature_key"])  # as the catalog reads them back
+    recordings = _recordings(rows)
+    assert [len(group) for _, _, group in recordings] == [4, 4]
+    for _, _, group in recordings:
+        assert sorted(r["feature_key"] for r in group) == ["crop", "faces", "speech", "video"]
