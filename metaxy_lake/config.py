@@ -8,6 +8,7 @@ from the environment. Credentials never come from the file: a credential key mus
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import re
@@ -159,10 +160,31 @@ def _check_fallbacks(config: ProjectConfig) -> None:
                 )
             if name in chain:
                 raise ConfigError(f"{config.path}: fallback loop: {' -> '.join([*chain, name])}")
+            first, this = config.stores[chain[0]], config.stores[name]
+            if this.hash_algorithm != first.hash_algorithm:
+                raise ConfigError(
+                    f"{config.path}: the stores of one chain must hash alike: stores.{chain[0]} "
+                    f"uses {first.hash_algorithm}, its fallback stores.{name} "
+                    f"{this.hash_algorithm}"
+                )
             visit([*chain, name])
 
-    for start in config.stores:
+    for start, store in config.stores.items():
+        for entry in store.fallback:
+            if isinstance(entry, PinnedFallback) and not _aware_time(entry.as_of):
+                raise ConfigError(
+                    f"{config.path}: stores.{start}.fallback pins {entry.store} to "
+                    f"{entry.as_of!r}, which is no ISO 8601 time with a time zone "
+                    "(e.g. 2026-11-30T00:00Z)"
+                )
         visit([start])
+
+
+def _aware_time(text: str) -> bool:
+    try:
+        return dt.datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def parse_config(table: Mapping[str, Any], path: Path) -> ProjectConfig:
@@ -279,6 +301,12 @@ def open_store(name: str | None = None, *, config: ProjectConfig | None = None) 
     root = settings.root
     if "://" not in root and not Path(root).is_absolute():
         root = str((config.path.parent / root).resolve())
+    fallback: list[Any] = []
+    for entry in settings.fallback:
+        if isinstance(entry, str):
+            fallback.append(open_store(entry, config=config))
+        else:
+            fallback.append(open_store(entry.store, config=config).pinned(entry.as_of))
     return LakeStore(
         root,
         format=settings.format,
@@ -288,6 +316,8 @@ def open_store(name: str | None = None, *, config: ProjectConfig | None = None) 
         catalog=settings.catalog,
         namespace=settings.namespace,
         project=config.project,
+        fallback=fallback,
+        name=name or config.default_store,
     )
 
 

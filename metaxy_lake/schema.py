@@ -37,6 +37,8 @@ DELETED_AT = "metaxy_deleted_at"
 WRITE_ID = "metaxy_write_id"
 CHANGED_FIELDS = "metaxy_changed_fields"
 """Increment-only column on stale rows: the fields whose provenance differs."""
+STORE = "metaxy_store"
+"""Added by ``read(..., with_store=True)``: the store of a fallback chain a row came from."""
 
 STRING_MAP = pa.map_(pa.string(), pa.string())
 TIMESTAMP = pa.timestamp("us", tz="UTC")

@@ -66,6 +66,7 @@ class Commit:
         snapshot_version: The graph snapshot the writer ran under.
         feature_version: The feature version at write.
         metadata: Every ``metaxy.*`` property of the commit.
+        store: The store of the table (its name, or its root), as ``history`` lists it.
     """
 
     version: int
@@ -76,6 +77,7 @@ class Commit:
     snapshot_version: str | None
     feature_version: str | None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    store: str | None = None
 
 
 def commits_from_history(records: Iterable[CommitRecord]) -> list[Commit]:

@@ -207,6 +207,14 @@ class LakeTable(ABC):
         """Commits, newest first, as the table has them now (whatever version is open)."""
 
     @abstractmethod
+    def first_commit_at(self) -> dt.datetime | None:
+        """When the table's first commit was made; None once expiry removed it from history.
+
+        A reader pinned to an earlier time knows from it that the table did not exist yet
+        (rather than that the versions it asks for expired).
+        """
+
+    @abstractmethod
     def compact(self, metadata: Mapping[str, str]) -> int | None:
         """Rewrite small data files into larger ones, keeping every row.
 

@@ -226,6 +226,13 @@ class DeltaLakeTable(LakeTable):
             )
         return records
 
+    def first_commit_at(self) -> dt.datetime | None:
+        """The time of version 0, while the log still holds it."""
+        oldest = min(self._table.history(), key=lambda entry: int(entry["version"]))
+        if int(oldest["version"]) != 0:
+            return None
+        return dt.datetime.fromtimestamp(oldest["timestamp"] / 1000, dt.UTC)
+
     def compact(self, metadata: Mapping[str, str]) -> int | None:
         """Bin-pack small files (OPTIMIZE); rows and their order of history are untouched."""
         result = self._table.optimize.compact(commit_properties=_commit(metadata))

@@ -208,6 +208,17 @@ class IcebergTable(LakeTable):
             )
         return records
 
+    def first_commit_at(self) -> dt.datetime | None:
+        """The time of the snapshot without a parent (the first), while it is kept.
+
+        A table without snapshots has held no rows at any time, and opens empty as of any
+        time.
+        """
+        first = [s for s in self._table.refresh().snapshots() if s.parent_snapshot_id is None]
+        if not first:
+            return None
+        return dt.datetime.fromtimestamp(min(s.timestamp_ms for s in first) / 1000, dt.UTC)
+
     def compact(self, metadata: Mapping[str, str]) -> int | None:
         """Rewrite every row in one overwrite snapshot (pyiceberg 0.12 has no compaction API).
 
@@ -306,7 +317,7 @@ class IcebergFormat(TableFormat):
             if table.snapshot_by_id(as_of) is None:
                 raise TimeTravelError(f"table {ref.name} has no snapshot {as_of} (or it expired)")
             snapshot_id = as_of
-        elif as_of is not None:
+        elif as_of is not None and current is not None:
             found = table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
             if found is None:
                 raise TimeTravelError(f"table {ref.name} has no snapshot as of {as_of.isoformat()}")

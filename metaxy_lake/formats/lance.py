@@ -153,6 +153,14 @@ class LanceTable(LakeTable):
             )
         return records
 
+    def first_commit_at(self) -> dt.datetime | None:
+        """The time of version 1 (Lance counts from 1), while it is kept."""
+        latest = lance.dataset(self.ref.uri, storage_options=self._options)
+        oldest = min(latest.versions(), key=lambda v: v["version"])
+        if int(oldest["version"]) != 1:
+            return None
+        return cast(dt.datetime, oldest["timestamp"]).replace(tzinfo=dt.UTC)
+
     def compact(self, metadata: Mapping[str, str]) -> int | None:
         """Compact small fragments; every row is kept.
 

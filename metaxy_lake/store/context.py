@@ -2,11 +2,13 @@
 
 ``StoreContext`` is the store seen from inside: the facade (``LakeStore``) holds one and
 hands it to the modules that do the work (``reading``, ``writing``, ``maintenance``,
-``resolving``).
+``resolving``). Its ``fallback`` links are the read-only stores it falls back to, in order
+(``store.chain``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,12 +38,27 @@ class CatalogCache:
 
 
 @dataclass(frozen=True)
+class Link:
+    """One fallback store of a chain: its read-only context, its pin.
+
+    Attributes:
+        ctx: The store, read-only, scanning in the primary's engine session.
+        pin: Read the store as it was at this time (None: its latest version).
+    """
+
+    ctx: StoreContext
+    pin: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class StoreContext:
     """One store: root, table format, storage settings, engine session, hash algorithm.
 
     Attributes:
         label: How messages name the store (its ``repr``).
         project: The project whose graph snapshots the store records.
+        name: How rows name the store they came from (``metaxy_store``).
+        fallback: The stores read for the samples this one lacks, in order.
         catalog: What the store knows of its catalog (kept between operations).
     """
 
@@ -53,6 +70,8 @@ class StoreContext:
     read_only: bool
     label: str
     project: str
+    name: str
+    fallback: tuple[Link, ...] = ()
     catalog: CatalogCache = field(default_factory=CatalogCache)
 
     def resolve(self, feature: FeatureRef) -> tuple[FeatureDefinition, FeatureGraph]:

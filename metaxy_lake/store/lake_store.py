@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from metaxy_lake.catalog import Commit
 from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT, PushResult, SnapshotRecord
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.session import EngineSession
+from metaxy_lake.errors import StoreConfigError
 from metaxy_lake.formats import DEFAULT_COMMIT_TIMEOUT_S, TableFormat, TableRef, load_format
 from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
 from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store import maintenance, reading, resolving, snapshots, writing
+from metaxy_lake.store.chain import fallback_links
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.options import feature_name, format_options, normalize_root
@@ -34,6 +37,19 @@ DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION
 
 AUTO: Any = "<auto>"
 """``push_graph``'s default ``git_commit``: detect it from the working directory."""
+
+
+@dataclass(frozen=True)
+class PinnedStore:
+    """A fallback store read as it was at one time (``LakeStore.pinned``).
+
+    Attributes:
+        store: The store.
+        as_of: The time (aware, UTC) its tables are read as of.
+    """
+
+    store: LakeStore
+    as_of: dt.datetime
 
 
 class LakeStore:
@@ -56,6 +72,12 @@ class LakeStore:
         engine: The DuckDB session to scan in; stores share the process's by default, so
             relations of several stores can meet in one query.
         project: The project whose graph snapshots the store records and reads.
+        fallback: Stores (or ``store.pinned(time)``) to read what this one lacks, sample
+            by sample, in order: for each sample, the rows of the first store of the chain
+            holding any row of it (tombstones included). They are only ever read; writes,
+            deletes, compaction, expiry and pushes go to this store.
+        name: How ``read(..., with_store=True)`` names rows from this store (its root by
+            default).
 
     Example:
         >>> store = LakeStore("/tmp/metaxy")  # doctest: +SKIP
@@ -76,6 +98,8 @@ class LakeStore:
         commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
         engine: EngineSession | None = None,
         project: str = DEFAULT_PROJECT,
+        fallback: Sequence[LakeStore | PinnedStore] = (),
+        name: str | None = None,
     ) -> None:
         self.root = normalize_root(root)
         self.storage = StorageConfig.resolve(storage_options)
@@ -86,7 +110,8 @@ class LakeStore:
         self.hash_algorithm = check_algorithm(hash_algorithm)
         self.read_only = read_only
         self.engine = engine or EngineSession.shared()
-        self._ctx = StoreContext(
+        self.name = name or self.root
+        ctx = StoreContext(
             self.root,
             self.format,
             self.storage,
@@ -95,11 +120,33 @@ class LakeStore:
             read_only,
             repr(self),
             project,
+            self.name,
         )
+        self._ctx = replace(ctx, fallback=fallback_links(ctx, [_entry(f) for f in fallback]))
+
+    @property
+    def fallback(self) -> list[str]:
+        """The names of the stores this one falls back to, in the chain's order."""
+        return [link.ctx.name for link in self._ctx.fallback]
+
+    def pinned(self, as_of: AsOfLike) -> PinnedStore:
+        """This store as a fallback read as it was at ``as_of`` (an aware time or ISO text).
+
+        Raises:
+            StoreConfigError: ``as_of`` is a table version (a pin is a time) or no time.
+        """
+        when = reading.parse_as_of(as_of)
+        if not isinstance(when, dt.datetime):
+            raise StoreConfigError(f"a pin is a time, not a table version: got {as_of!r}")
+        return PinnedStore(self, when)
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
         return f"LakeStore({self.root!r}, format={self.format.name!r}{mode})"
+
+    def context(self) -> StoreContext:
+        """The store seen from inside (its settings and chain), for the modules of ``store``."""
+        return self._ctx
 
     def table_ref(self, key: FeatureKey) -> TableRef:
         """Where a feature's table lives: ``<root>/features/<key parts joined by __>``."""
@@ -144,8 +191,12 @@ class LakeStore:
         include_history: bool = False,
         include_deleted: bool = False,
         as_of: AsOfLike | None = None,
+        with_store: bool = False,
     ) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
         """Read a feature's live rows as a lazy narwhals frame over DuckDB.
+
+        Through a fallback chain, each sample's rows come from the first store of the
+        chain holding any row of it; filters apply after that choice.
 
         Args:
             feature: The feature class or key.
@@ -154,7 +205,10 @@ class LakeStore:
             include_history: Return every row ever written, tombstones included.
             include_deleted: Also return samples whose latest row is a tombstone.
             as_of: Read the table as it was: an aware datetime or ISO 8601 text (the
-                latest commit at or before it), or a table version.
+                latest commit at or before it), or a table version (of a store without
+                fallbacks). A pinned fallback is read as of the earlier of both times.
+            with_store: Add ``metaxy_store``: the name (or root) of the store each row
+                came from.
 
         Raises:
             TimeTravelError: ``as_of`` is before the table existed, or expired.
@@ -169,10 +223,15 @@ class LakeStore:
                 include_history=include_history,
                 include_deleted=include_deleted,
                 as_of=as_of,
+                with_store=with_store,
             )
 
     def history(self, feature: FeatureRef, limit: int | None = None) -> list[Commit]:
-        """The commits of a feature's table, newest first (empty if it has none)."""
+        """The commits of a feature's table, newest first (empty if it has none).
+
+        Through a fallback chain: each store's commits in the chain's order (a pinned
+        store's up to its pin), each naming its store; ``limit`` applies per store.
+        """
         with self._ctx.guard(f"history of {feature_name(feature)}"):
             return reading.history(self._ctx, feature, limit)
 
@@ -289,3 +348,13 @@ class LakeStore:
         """
         with self._ctx.guard("snapshot load"):
             return snapshots.load_snapshot(self._ctx, version)
+
+
+def _entry(entry: object) -> tuple[StoreContext, dt.datetime | None]:
+    if isinstance(entry, PinnedStore):
+        return entry.store.context(), entry.as_of
+    if isinstance(entry, LakeStore):
+        return entry.context(), None
+    raise StoreConfigError(
+        f"fallback entries are LakeStore objects or store.pinned(time), got {entry!r}"
+    )

@@ -1,7 +1,11 @@
-"""Reading a store: live rows (or all of them, or as of a moment) and commit history."""
+"""Reading a store: live rows (or all of them, or as of a moment) and commit history.
+
+Both read through the store's fallback chain (``store.chain``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -14,8 +18,9 @@ from metaxy_lake.engine.sql import idents
 from metaxy_lake.errors import TimeTravelError, UndeclaredColumnError
 from metaxy_lake.formats import AsOf
 from metaxy_lake.graph import FeatureRef
+from metaxy_lake.schema import STORE
+from metaxy_lake.store.chain import chain_id_types, chain_rows, links, open_chain
 from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.tables import stored_id_types
 from metaxy_lake.types import AsOfLike, Filters, filter_list
 
 
@@ -46,12 +51,13 @@ def read(
     include_history: bool = False,
     include_deleted: bool = False,
     as_of: AsOfLike | None = None,
+    with_store: bool = False,
 ) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
     """A feature's live rows as a lazy narwhals frame (see ``LakeStore.read``)."""
     definition, graph = ctx.resolve(feature)
-    table = ctx.open(definition, ctx.settings(graph), parse_as_of(as_of))
+    tables = open_chain(ctx, definition, ctx.settings(graph), parse_as_of(as_of))
     con = ctx.engine.connection  # reads of every store of the session can meet in one query
-    rows = ctx.rows(con, table, definition, stored_id_types(table, definition))
+    rows = chain_rows(con, tables, definition, chain_id_types(tables, definition), with_store)
     if not include_history:
         rows = latest(rows, definition.id_columns, include_deleted=include_deleted)
     rows = narwhals_filter(rows, filter_list(filters))
@@ -59,12 +65,25 @@ def read(
         unknown = [c for c in columns if c not in rows.columns]
         if unknown:
             raise UndeclaredColumnError(f"feature {definition.key} has no column(s) {unknown}")
-        rows = rows.project(idents(columns))
+        shown = [*columns, STORE] if with_store and STORE not in columns else list(columns)
+        rows = rows.project(idents(shown))
     return nw.from_native(rows)
 
 
 def history(ctx: StoreContext, feature: FeatureRef, limit: int | None = None) -> list[Commit]:
-    """The commits of a feature's table, newest first (empty if it has none)."""
+    """The commits of a feature's table in each store of the chain (see ``LakeStore.history``).
+
+    Per store in the chain's order, newest first; a pinned store's up to its pin.
+    """
     definition, graph = ctx.resolve(feature)
-    table = ctx.open(definition, ctx.settings(graph))
-    return [] if table is None else commits_from_history(table.history(limit))
+    settings = ctx.settings(graph)
+    out: list[Commit] = []
+    for store, pin in links(ctx):
+        table = store.open(definition, settings)
+        if table is None:
+            continue
+        commits = commits_from_history(table.history(None if pin else limit))
+        if pin is not None:
+            commits = [c for c in commits if c.timestamp <= pin][:limit]
+        out += [dataclasses.replace(c, store=store.name) for c in commits]
+    return out

@@ -1,4 +1,8 @@
-"""Resolving an increment: the tables a feature's increment reads, handed to the engine."""
+"""Resolving an increment: the tables a feature's increment reads, handed to the engine.
+
+The target and every dependency are read through the store's fallback chain
+(``store.chain``), all in the increment's one DuckDB session.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,11 @@ import pyarrow as pa
 from metaxy_lake.engine import increment as engine
 from metaxy_lake.engine.relations import Relation, arrow_types
 from metaxy_lake.errors import InvalidShardError, UnknownFeatureError
-from metaxy_lake.formats import LakeTable
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
 from metaxy_lake.increment import Increment
+from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.frames import prepare_samples, to_arrow
-from metaxy_lake.store.tables import stored_id_types
 from metaxy_lake.types import Filters, FiltersByFeature, FrameLike, filter_list
 
 
@@ -48,10 +51,14 @@ def check_shard(shard: tuple[int, int] | None) -> None:
 
 
 def upstream_id_types(
-    dep: ResolvedDep, table: LakeTable | None, upstream: FeatureDefinition
+    dep: ResolvedDep, tables: list[ChainTable], upstream: FeatureDefinition
 ) -> dict[str, pa.DataType]:
-    """The target's id types as a dependency's table fixes them (its names after rename)."""
-    return {dep.id_columns[s]: t for s, t in stored_id_types(table, upstream).items()}
+    """The target's id types as a dependency's tables fix them (its names after rename)."""
+    return {dep.id_columns[s]: t for s, t in chain_id_types(tables, upstream).items()}
+
+
+def _held(tables: list[ChainTable]) -> bool:
+    return any(t.table is not None for t in tables)
 
 
 def resolve_update(
@@ -71,29 +78,29 @@ def resolve_update(
     check_shard(shard)
 
     con = ctx.engine.cursor()  # the increment's temporary tables live and die with it
-    target = ctx.open(definition, settings)
-    id_types = stored_id_types(target, definition)
+    target = open_chain(ctx, definition, settings)
+    id_types = chain_id_types(target, definition)
     upstream: list[engine.UpstreamInput] = []
     checked: Relation | None = None
     if definition.is_root:
         if samples is None:  # a root has nothing to resolve without its current samples
-            target = None
+            target = [ChainTable(ctx, None)]
             samples = ctx.rows(con, None, definition, id_types).to_arrow_table()
         checked = prepare_samples(con, definition, to_arrow(samples), id_types)
         id_types = arrow_types(checked, definition.id_columns)
     else:
         for dep in definition.deps:
             dep_def = graph.get(dep.key)
-            dep_table = ctx.open(dep_def, settings)
-            if dep_table is not None and target is None:  # the first table fixes id types
-                id_types = upstream_id_types(dep, dep_table, dep_def)
+            dep_tables = open_chain(ctx, dep_def, settings)
+            if _held(dep_tables) and not _held(target):  # the first table fixes id types
+                id_types = upstream_id_types(dep, dep_tables, dep_def)
             dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
-            rows = ctx.rows(con, dep_table, dep_def, dep_types)
+            rows = chain_rows(con, dep_tables, dep_def, dep_types)
             upstream.append(engine.UpstreamInput(dep, rows, per_feature.get(dep.key, [])))
     request = engine.IncrementRequest(
         definition=definition,
         settings=settings,
-        target_rows=ctx.rows(con, target, definition, id_types),
+        target_rows=chain_rows(con, target, definition, id_types),
         upstream=upstream,
         samples=checked,
         target_filters=per_feature.get(definition.key, []),

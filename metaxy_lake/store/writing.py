@@ -1,13 +1,18 @@
 """Writing to a store: appends of validated rows, and soft or hard deletes.
 
-Every change goes through the one commit path (``store.commit``).
+Every change goes through the one commit path (``store.commit``), and only ever to the
+primary store: a fallback chain is read (a soft delete tombstones what the chain serves,
+so a sample prod holds stays deleted in dev), never written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pyarrow as pa
+
 from metaxy_lake.catalog import CommitInfo
+from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.engine.relations import arrow_types, latest, narwhals_filter
 from metaxy_lake.engine.sql import idents
 from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
@@ -16,6 +21,7 @@ from metaxy_lake.formats import LakeTable
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.schema import table_schema
+from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.commit import CommitRequest, WriteResult, appending, commit
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.frames import prepare_write, to_arrow
@@ -38,6 +44,25 @@ def commit_info(stamp: Stamp, operation: str, rows: int) -> CommitInfo:
     )
 
 
+def _id_types(
+    ctx: StoreContext,
+    table: LakeTable | None,
+    definition: FeatureDefinition,
+    settings: HashSettings,
+) -> dict[str, pa.DataType]:
+    """The id types a write must keep: the primary's table's, else the chain's first one's."""
+    if table is not None or not ctx.fallback:
+        return stored_id_types(table, definition)
+    return chain_id_types(open_chain(ctx, definition, settings), definition)
+
+
+def _create(
+    ctx: StoreContext, definition: FeatureDefinition, settings: HashSettings, schema: pa.Schema
+) -> LakeTable:
+    ref = ctx.table_ref(definition.key)
+    return ctx.format.create(ref, schema, table_properties(definition, settings))
+
+
 def write(
     ctx: StoreContext, feature: FeatureRef, frame: FrameLike, write_id: str | None = None
 ) -> WriteResult:
@@ -48,7 +73,7 @@ def write(
     table = ctx.open(definition, settings)
     given = to_arrow(frame)
     con = ctx.engine.cursor()  # the frame's temporary table lives and dies with it
-    data = prepare_write(con, definition, given, stored_id_types(table, definition))
+    data = prepare_write(con, definition, given, _id_types(ctx, table, definition, settings))
     new_columns = columns_to_add(table, definition) if table is not None else []
     stamp = stamp_for(graph, definition, write_id or new_write_id())
     if given.num_rows == 0:
@@ -57,8 +82,7 @@ def write(
     schema = table_schema(definition.id_columns, id_types, definition.user_columns)
     rows = stamp_rows(definition, data, settings, stamp, schema)
     if table is None:
-        ref = ctx.table_ref(definition.key)
-        table = ctx.format.create(ref, schema, table_properties(definition, settings))
+        table = _create(ctx, definition, settings, schema)
     elif new_columns:
         ctx.format.require("schema_evolution", f"adding columns to {definition.key}")
         table.add_columns(new_columns)
@@ -82,15 +106,23 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
     if not soft:
         ctx.format.require("hard_delete", f"a hard delete from {definition.key}")
     stamp = stamp_for(graph, definition, new_write_id())
-    table = ctx.open(definition, ctx.settings(graph))
-    if table is None:
+    settings = ctx.settings(graph)
+    table = ctx.open(definition, settings)
+    # a soft delete hides what the chain serves; a hard delete removes the primary's rows
+    tables = open_chain(ctx, definition, settings) if soft else [ChainTable(ctx, table)]
+    if all(t.table is None for t in tables):
         return WriteResult(stamp.write_id, None, 0)
-    rows = ctx.rows(ctx.engine.cursor(), table, definition, {})
+    id_types = chain_id_types(tables, definition)
+    rows = chain_rows(ctx.engine.cursor(), tables, definition, id_types)
     matched = narwhals_filter(
         latest(rows, definition.id_columns, include_deleted=not soft), filter_list(filters)
     )
     if soft:
-        data = tombstones(matched, table.schema, list(definition.id_columns), stamp)
+        ids = list(definition.id_columns)
+        schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+        data = tombstones(matched, table.schema if table else schema, ids, stamp)
+        if data.num_rows and table is None:
+            table = _create(ctx, definition, settings, schema)
         action = appending(data)
     else:
         data = matched.project(idents(definition.id_columns)).to_arrow_table()
@@ -98,7 +130,7 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
         def action(table: LakeTable, metadata: Mapping[str, str]) -> int:
             return table.delete_keys(data, metadata)
 
-    if data.num_rows == 0:
+    if data.num_rows == 0 or table is None:
         return WriteResult(stamp.write_id, None, 0)
     operation = "delete" if soft else "hard_delete"
     return commit(table, CommitRequest(commit_info(stamp, operation, data.num_rows), action))
