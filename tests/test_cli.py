@@ -297,3 +297,25 @@ def test_readme_cli_tour_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "flowchart" in done.stdout and "example/crop" in done.stdout
     assert (tmp_path / "examples" / "cli_tour" / "metaxy_lake.toml").is_file()
+
+
+def test_status_through_a_fallback_chain_says_which_store_serves_how_many(project: Path) -> None:
+    python(project, "compute.py")  # the default store ("local") plays prod
+    config = project / "metaxy_lake.toml"
+    config.write_text(
+        config.read_text() + '\n[stores.dev]\nroot = "./.metaxy/dev"\nfallback = ["local"]\n'
+    )
+    prod_files = listing(project / ".metaxy" / "local")
+    status = mxl_json(project, "--store", "dev", "status", env=BUMPED)
+    rows = {r["feature"]: r for r in status["features"]}
+    assert rows["example/crop"]["live_by_store"] == "dev 0, local 6"
+    assert rows["example/crop"]["stale"] == 6 and rows["example/faces"]["stale"] == 0
+    mxl(project, "--store", "dev", "delete", "example/crop", "--where", "sample_uid = 'v1'", "-y")
+    rows = {r["feature"]: r for r in mxl_json(project, "--store", "dev", "status")["features"]}
+    assert rows["example/crop"]["live"] == 5
+    assert rows["example/crop"]["live_by_store"] == "dev 0, local 5"
+    served = mxl_json(project, "--store", "dev", "read", "example/crop")["rows"]
+    assert len(served) == 5
+    commits = mxl_json(project, "--store", "dev", "history", "example/crop")["commits"]
+    assert [c["store"] for c in commits][:2] == ["dev", "dev"]
+    assert listing(project / ".metaxy" / "local") == prod_files

@@ -17,7 +17,7 @@ from metaxy_lake.errors import InvalidFilterError
 from metaxy_lake.filters import parse_filter
 from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.increment import Increment
-from metaxy_lake.schema import CHANGED_FIELDS
+from metaxy_lake.schema import CHANGED_FIELDS, STORE
 from metaxy_lake.store import LakeStore
 from metaxy_lake.store.maintenance import DEFAULT_RETENTION
 
@@ -57,6 +57,7 @@ def live_rows(
 def commit_row(commit: Commit) -> dict[str, Any]:
     """One commit of a feature's table, as ``history`` and ``describe`` show it."""
     return {
+        "store": commit.store,
         "version": commit.version,
         "timestamp": commit.timestamp.isoformat(),
         "operation": commit.operation,
@@ -66,10 +67,28 @@ def commit_row(commit: Commit) -> dict[str, Any]:
     }
 
 
+def live_by_store(store: LakeStore, feature: FeatureDefinition) -> str:
+    """How many live rows each store of a fallback chain serves, e.g. ``dev 10, prod 90``."""
+    counted = (
+        store.read(feature.key, columns=[STORE], with_store=True)
+        .group_by(STORE)
+        .agg(nw.len())
+        .collect()
+        .to_arrow()
+        .to_pylist()
+    )
+    served = {row[STORE]: row["len"] for row in counted}
+    names = [store.name, *store.fallback]
+    return ", ".join(f"{name} {served.get(name, 0)}" for name in names)
+
+
 def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, Any]:
-    """One feature's line of ``mxl status``: live rows and the increment's counts."""
+    """One feature's line of ``mxl status``: live rows and the increment's counts.
+
+    Through a fallback chain it also says how many live rows each store serves.
+    """
     counts = store.resolve_update(feature.key).counts()
-    return {
+    row = {
         "feature": str(feature.key),
         "live": live_rows(store, feature),
         "new": counts["new"],
@@ -77,6 +96,9 @@ def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, An
         "orphaned": counts["orphaned"],
         "root": feature.is_root,
     }
+    if store.fallback:
+        row["live_by_store"] = live_by_store(store, feature)
+    return row
 
 
 @app.command()
