@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from s3server import S3Server
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -21,3 +24,42 @@ def test_sharded_pipeline_splits_the_work_and_then_has_nothing_to_do(tmp_path) -
     assert first.endswith("total 30")
     assert "[0, 0, 0]" not in first  # every shard had work
     assert out[1] == "run 2: rows written per worker [0, 0, 0], total 0"
+
+
+def _fallback_example(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / "dev_prod_fallback" / "run.py"), str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    ).stdout.splitlines()
+
+
+def test_dev_prod_fallback_recomputes_a_tenth_and_leaves_prod_untouched(tmp_path: Path) -> None:
+    out = _fallback_example(tmp_path)
+    readme = (EXAMPLES / "dev_prod_fallback" / "README.md").read_text()
+    assert out[0] == f"prod ({tmp_path / 'prod'}): 50 videos through Crop, Faces and SpeechToText"
+    for line in out[1:]:  # the rest is printed as the README shows it
+        assert f"\n{line}\n" in readme
+    assert (tmp_path / "dev" / "features" / "example__crop").is_dir()
+    assert not (tmp_path / "dev" / "features" / "example__faces").exists()
+
+
+def test_dev_prod_fallback_with_prod_on_s3(tmp_path: Path, s3_server: S3Server) -> None:
+    options = s3_server.options()
+    out = _fallback_example(
+        tmp_path,
+        "--bucket",
+        s3_server.bucket,
+        env={
+            "AWS_ENDPOINT_URL": s3_server.endpoint,
+            "AWS_ACCESS_KEY_ID": options["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": options["secret_access_key"],
+            "AWS_REGION": options["region"],
+        },
+    )
+    assert out[0].startswith(f"prod (s3://{s3_server.bucket}/dev-prod-example/")
+    assert out[-1] == "prod: table versions unchanged: True; nothing to do in prod: True"
+    assert not (tmp_path / "prod").exists()

@@ -12,8 +12,7 @@ from helpers import ids, increment_ids, root_rows, table_state
 
 import metaxy_lake as mxl
 from metaxy_lake.config import open_store, parse_config
-from metaxy_lake.demo.scenario import _compute as compute
-from metaxy_lake.demo.scenario import build_features, videos
+from metaxy_lake.demo.scenario import build_features, compute, videos
 
 
 def _features(graph: mxl.FeatureGraph) -> type[mxl.Feature]:

@@ -122,7 +122,7 @@ def videos(count: int) -> pl.DataFrame:
     )
 
 
-def _compute(feature: type[Feature], increment: Increment) -> pl.DataFrame:
+def compute(feature: type[Feature], increment: Increment) -> pl.DataFrame:
     """Stand in for the expensive step: fill the feature's user columns."""
     rows = pl.concat(
         [increment.new.collect().to_polars(), increment.stale.collect().to_polars()],
@@ -166,7 +166,7 @@ def run(store: LakeStore, samples: int = 5) -> list[Phase]:
     store.write(before.video, videos(samples))
     phases.append(_phase(store, "videos written: everything downstream is new", before))
     for feature in before.all[1:]:
-        store.write(feature, _compute(feature, store.resolve_update(feature)))
+        store.write(feature, compute(feature, store.resolve_update(feature)))
     phases.append(_phase(store, "Crop, Faces and SpeechToText computed: nothing left", before))
 
     after = build_features(crop_audio_version="2")
@@ -176,9 +176,9 @@ def run(store: LakeStore, samples: int = 5) -> list[Phase]:
         if f.feature_version() != g.feature_version()
     )
     phases.append(_phase(store, "phase 1: Crop's audio code version bumped", after, changed))
-    store.write(after.crop, _compute(after.crop, store.resolve_update(after.crop)))
+    store.write(after.crop, compute(after.crop, store.resolve_update(after.crop)))
     phases.append(_phase(store, "phase 2: Crop recomputed", after))
     sst = after.speech_to_text
-    store.write(sst, _compute(sst, store.resolve_update(sst)))
+    store.write(sst, compute(sst, store.resolve_update(sst)))
     phases.append(_phase(store, "phase 3: SpeechToText recomputed: nothing left", after))
     return phases
