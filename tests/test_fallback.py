@@ -161,6 +161,32 @@ def test_chain_errors_name_the_stores(tmp_path: Path, graph: mxl.FeatureGraph) -
         chained.read(_features(graph), as_of=0)
 
 
+def test_a_fallback_table_hashed_otherwise_is_refused_naming_both_stores(
+    tmp_path: Path, graph: mxl.FeatureGraph
+) -> None:
+    root = _features(graph)
+    prod = _store(tmp_path, "prod", "delta")
+    other = mxl.FeatureGraph(hash_length=20)  # hash_length is per graph, so per table
+    with other.use():
+
+        class Root(mxl.Feature, spec=mxl.FeatureSpec(key="fb/root", fields=["a"])):
+            pass
+
+    prod.write(Root, root_rows({"s1": {"a": "p1"}}))
+    _store(tmp_path, "dev", "delta").write(root, root_rows({"s2": {"a": "d2"}}))
+    dev = _store(tmp_path, "dev", "delta", fallback=[prod])
+    before = table_state(dev, root)
+    for call in (
+        lambda: dev.read(root).collect(),
+        lambda: dev.history(root),
+        lambda: dev.resolve_update(root, samples=root_rows({"s1": {"a": "p1"}})),
+        lambda: dev.delete(root, nw.col("sample_uid") == "s1"),
+    ):
+        with pytest.raises(mxl.HashSettingsMismatchError, match=r"fallback .*prod.* of .*dev"):
+            call()
+    assert table_state(dev, root) == before
+
+
 def _config(tmp_path: Path, stores: str) -> mxl.ProjectConfig:
     import tomllib
 

@@ -55,14 +55,19 @@ def _earliest(pin: dt.datetime | None, as_of: AsOf | None) -> AsOf | None:
     return min(pin, as_of)
 
 
-def _open_fallback(
+def open_fallback(
     ctx: StoreContext,
     store: StoreContext,
     definition: FeatureDefinition,
     settings: HashSettings,
     when: AsOf | None,
 ) -> LakeTable | None:
-    """A fallback's table as of ``when``; None when the table did not exist yet then."""
+    """A fallback's table as of ``when``; None when the table did not exist yet then.
+
+    Raises:
+        HashSettingsMismatchError: The fallback's table hashes otherwise than ``ctx``
+            (both stores named).
+    """
     try:
         return store.open(definition, settings, when)
     except HashSettingsMismatchError as exc:
@@ -100,9 +105,9 @@ def open_chain(
             f"{ctx.label} reads through fallback stores: give a time instead"
         )
     out = [ChainTable(ctx, ctx.open(definition, settings, as_of))]
-    for store, pin in links(ctx)[1:]:
-        when = _earliest(pin, as_of)
-        out.append(ChainTable(store, _open_fallback(ctx, store, definition, settings, when)))
+    for link in ctx.fallback:
+        when = _earliest(link.pin, as_of)
+        out.append(ChainTable(link.ctx, open_fallback(ctx, link.ctx, definition, settings, when)))
     return out
 
 

@@ -107,9 +107,12 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
         ctx.format.require("hard_delete", f"a hard delete from {definition.key}")
     stamp = stamp_for(graph, definition, new_write_id())
     settings = ctx.settings(graph)
-    table = ctx.open(definition, settings)
     # a soft delete hides what the chain serves; a hard delete removes the primary's rows
-    tables = open_chain(ctx, definition, settings) if soft else [ChainTable(ctx, table)]
+    if soft:
+        tables = open_chain(ctx, definition, settings)
+    else:
+        tables = [ChainTable(ctx, ctx.open(definition, settings))]
+    table = tables[0].table
     if all(t.table is None for t in tables):
         return WriteResult(stamp.write_id, None, 0)
     id_types = chain_id_types(tables, definition)
