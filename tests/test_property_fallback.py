@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import metaxy_lake as mxl
 from metaxy_lake.engine.recipe import HashSettings
+from metaxy_lake.formats import known_formats
 from metaxy_lake.store.tables import table_properties
 
 POOL = [f"s{i}" for i in range(6)]
@@ -70,11 +71,12 @@ def _apply(store: mxl.LakeStore, root: Any, leaf: Any, action: tuple[str, list[s
         store.delete(root if value == "1" else leaf, nw.col("sample_uid").is_in(chosen))
 
 
-def _copy_overlay(roots: list[Path], single: mxl.LakeStore, feature: Any) -> None:
+def _copy_overlay(roots: list[tuple[Path, str]], single: mxl.LakeStore, feature: Any) -> None:
     """Model of the overlay: each store read alone; a sample's rows from the first holding any."""
     parts, taken = [], set()
-    for root in roots:
-        alone = mxl.LakeStore(root).read(feature, include_history=True).collect().to_polars()
+    for root, fmt in roots:
+        alone = mxl.LakeStore(root, format=fmt).read(feature, include_history=True)
+        alone = alone.collect().to_polars()
         held = set(alone["sample_uid"])
         parts.append(alone.filter(~pl.col("sample_uid").is_in(taken)))
         taken |= held
@@ -103,24 +105,33 @@ def _summary(inc: mxl.Increment) -> dict[str, list[tuple[Any, ...]]]:
     depth=st.integers(min_value=2, max_value=3),
     actions=st.lists(st.tuples(st.integers(min_value=0, max_value=2), step), max_size=10),
     bumped=st.booleans(),
+    formats=st.lists(st.sampled_from(known_formats()), min_size=3, max_size=3),
 )
 def test_increment_through_a_chain_equals_one_over_the_copied_overlay(
-    depth: int, actions: list[tuple[int, tuple[str, list[str], str]]], bumped: bool
+    depth: int,
+    actions: list[tuple[int, tuple[str, list[str], str]]],
+    bumped: bool,
+    formats: list[str],
 ) -> None:
+    """Each store of the chain in a format of its own: one overlay serves every format."""
     _, root, leaf = _graph()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         stores: list[mxl.LakeStore] = []
         for index in reversed(range(depth)):  # store 0 is the primary, the last the deepest
             fallback = [stores[-1]] if stores else []
-            stores.append(mxl.LakeStore(base / f"s{index}", fallback=fallback, name=f"s{index}"))
+            stores.append(
+                mxl.LakeStore(
+                    base / f"s{index}", format=formats[index], fallback=fallback, name=f"s{index}"
+                )
+            )
         stores.reverse()
         for index, action in actions:  # in any order: a fallback may be written after dev
             _apply(stores[index % depth], root, leaf, action)
         chain = stores[0]
         single = mxl.LakeStore(base / "single")
         for feature in (root, leaf):
-            _copy_overlay([base / f"s{i}" for i in range(depth)], single, feature)
+            _copy_overlay([(base / f"s{i}", formats[i]) for i in range(depth)], single, feature)
         if bumped:  # a code change: the leaf's field x moves to a new version
             _, root, leaf = _graph(code_version="2")
         samples = root_rows({s: {"a": "a1", "b": f"b-{s}"} for s in POOL[:4]})
