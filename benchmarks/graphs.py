@@ -107,11 +107,14 @@ def root_rows(root: Root, start: int, stop: int, step: int = 1, salt: str = "") 
     return duckdb.sql(sql).to_arrow_table()
 
 
-def seed(store: LakeStore, bench: BenchGraph, n: int, phase: str) -> None:
+def seed(
+    store: LakeStore, bench: BenchGraph, n: int, phase: str, changes_to: LakeStore | None = None
+) -> None:
     """Write the roots; for the stale phases also the whole leaf, then the stale commit.
 
     ``phase`` is ``new`` (leaf empty), ``stale`` (10% of the first root's samples get
-    new audio provenance, in one new root commit) or ``stale1`` (the same with 1%).
+    new audio provenance, in one new root commit) or ``stale1`` (the same with 1%). The
+    stale commit goes to ``changes_to`` when given (a dev store falling back to ``store``).
     """
     for root in bench.roots:
         for start in range(0, n, COMMIT_ROWS):
@@ -125,4 +128,4 @@ def seed(store: LakeStore, bench: BenchGraph, n: int, phase: str) -> None:
         store.write(bench.leaf, rows.append_column("dim", dim))
     every = {"stale": 10, "stale1": 100}[phase]
     first = bench.roots[0]
-    store.write(first.feature, root_rows(first, 0, n, step=every, salt="v2"))
+    (changes_to or store).write(first.feature, root_rows(first, 0, n, step=every, salt="v2"))

@@ -61,3 +61,28 @@ def median_of(runs: Sequence[dict[str, Any]], key: str) -> float:
 def gib(n: float) -> str:
     """Bytes as GiB text."""
     return f"{n / 2**30:.2f}"
+
+
+def increment_tables(increment: Any) -> dict[str, Any]:
+    """An increment's new, stale and orphaned rows collected to Arrow."""
+    kinds = ("new", "stale", "orphaned")
+    return {kind: getattr(increment, kind).collect().to_arrow() for kind in kinds}
+
+
+def digest(tables: dict[str, Any]) -> dict[str, list[int]]:
+    """Row count and an order-free fingerprint of the new and stale rows."""
+    import duckdb
+
+    con = duckdb.connect()
+    out = {}
+    for kind in ("new", "stale"):
+        con.register("rows", tables[kind])
+        changed = "metaxy_changed_fields::VARCHAR" if kind == "stale" else "''"
+        row = con.execute(
+            "SELECT count(*), coalesce(bit_xor(hash(sample_uid, metaxy_provenance, "
+            "metaxy_data_version, metaxy_provenance_by_field::VARCHAR, "
+            f"metaxy_upstream::VARCHAR, {changed})), 0) FROM rows"
+        ).fetchall()[0]
+        out[kind] = [int(row[0]), int(row[1])]
+    out["orphaned"] = [tables["orphaned"].num_rows, 0]
+    return out

@@ -27,25 +27,6 @@ PHASES = ("new", "stale", "stale1")
 TARGET_RATIO = 1.3
 
 
-def _digest(tables: dict[str, Any]) -> dict[str, list[int]]:
-    """Row count and an order-free fingerprint of the new and stale rows."""
-    import duckdb
-
-    con = duckdb.connect()
-    out = {}
-    for kind in ("new", "stale"):
-        con.register("rows", tables[kind])
-        changed = "metaxy_changed_fields::VARCHAR" if kind == "stale" else "''"
-        row = con.execute(
-            "SELECT count(*), coalesce(bit_xor(hash(sample_uid, metaxy_provenance, "
-            "metaxy_data_version, metaxy_provenance_by_field::VARCHAR, "
-            f"metaxy_upstream::VARCHAR, {changed})), 0) FROM rows"
-        ).fetchall()[0]
-        out[kind] = [int(row[0]), int(row[1])]
-    out["orphaned"] = [tables["orphaned"].num_rows, 0]
-    return out
-
-
 def run_child(args: argparse.Namespace) -> None:
     """One measurement in this (fresh) process."""
     import graphs
@@ -63,20 +44,16 @@ def run_child(args: argparse.Namespace) -> None:
         bench = graphs.build(args.graph)
         start = time.perf_counter()
         increment = LakeStore(root, format=args.format).resolve_update(bench.leaf)
-        tables = {
-            "new": increment.new.collect().to_arrow(),
-            "stale": increment.stale.collect().to_arrow(),
-            "orphaned": increment.orphaned.collect().to_arrow(),
-        }
+        tables = harness.increment_tables(increment)
         seconds = time.perf_counter() - start
-        harness.report(seconds=seconds, digest=_digest(tables))
+        harness.report(seconds=seconds, digest=harness.digest(tables))
     elif args.child == "floor":
         import floor
 
         start = time.perf_counter()
         tables = floor.run(args.graph, args.format, root)
         seconds = time.perf_counter() - start
-        harness.report(seconds=seconds, digest=_digest(tables))
+        harness.report(seconds=seconds, digest=harness.digest(tables))
 
 
 def measure(fmt: str, graph: str, n: int, phase: str, rounds: int) -> dict[str, Any]:

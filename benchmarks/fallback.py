@@ -1,0 +1,134 @@
+"""resolve_update through a dev → prod fallback chain against one store with the same rows.
+
+Prod holds the simple graph's root and leaf, up to date; dev holds 1% of the root's
+samples with new audio provenance ("stale1") and no leaf. The baseline is one store
+holding the same rows (the root, then the same 1% appended, and the leaf). In alternating
+fresh processes, each timed from after the imports: open the store(s) + ``resolve_update``
+of the leaf + collect new, stale and orphaned to Arrow. Prints the medians, peak RSS and
+the chain's time as a ratio of the single store's; both must find the same rows.
+
+    python benchmarks/fallback.py                 # 1M samples, Delta, 3 rounds
+    python benchmarks/fallback.py --sizes 100k,1M --formats delta,lance --phase stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import harness
+
+TARGET_RATIO = 1.3
+
+
+def _stores(kind: str, root: Path, fmt: str) -> tuple[Any, Any | None]:
+    """The store the benchmark resolves in, and the prod it falls back to (chain only)."""
+    from metaxy_lake import LakeStore
+
+    if kind == "single":
+        return LakeStore(root / "single", format=fmt), None
+    prod = LakeStore(root / "prod", format=fmt, name="prod")
+    return LakeStore(root / "dev", format=fmt, name="dev", fallback=[prod]), prod
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """One seeding or one measurement in this (fresh) process."""
+    import graphs
+
+    bench = graphs.build("simple")
+    root = Path(args.root)
+    if args.child == "seed":
+        single, _ = _stores("single", root, args.format)
+        graphs.seed(single, bench, args.n, args.phase)
+        dev, prod = _stores("chain", root, args.format)
+        graphs.seed(prod, bench, args.n, args.phase, changes_to=dev)
+        harness.report()
+        return
+    start = time.perf_counter()
+    store, _ = _stores(args.child, root, args.format)
+    tables = harness.increment_tables(store.resolve_update(bench.leaf))
+    seconds = time.perf_counter() - start
+    harness.report(seconds=seconds, digest=harness.digest(tables))
+
+
+def measure(fmt: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
+    """Seed both layouts once, then time them in alternating fresh processes."""
+    with tempfile.TemporaryDirectory(prefix="mxl-bench-fallback-") as tmp:
+        case = ["--format", fmt, "--n", str(n), "--phase", phase, "--root", tmp]
+        harness.child(__file__, ["seed", *case])
+        single, chain = [], []
+        for _ in range(rounds):
+            single.append(harness.child(__file__, ["single", *case]))
+            chain.append(harness.child(__file__, ["chain", *case]))
+    single_s = harness.median_of(single, "seconds")
+    chain_s = harness.median_of(chain, "seconds")
+    return {
+        "format": fmt,
+        "n": n,
+        "phase": phase,
+        "single_s": single_s,
+        "chain_s": chain_s,
+        "ratio": chain_s / single_s,
+        "single_peak_rss": max(r["peak_rss"] for r in single),
+        "chain_peak_rss": max(r["peak_rss"] for r in chain),
+        "stale": chain[0]["digest"]["stale"][0],
+        "same_rows": all(r["digest"] == single[0]["digest"] for r in single + chain),
+        "rounds": rounds,
+    }
+
+
+HEADER = (
+    f"{'format':7} {'N':>5} {'phase':6} {'single s':>8} {'chain s':>7} {'ratio':>6} "
+    f"{'RSS GiB':>7} {'chain':>6} {'stale':>8}  same"
+)
+
+
+def line(r: dict[str, Any]) -> str:
+    """One result as a table row."""
+    return (
+        f"{r['format']:7} {harness.size_label(r['n']):>5} {r['phase']:6} "
+        f"{r['single_s']:8.2f} {r['chain_s']:7.2f} {r['ratio']:5.2f}x "
+        f"{harness.gib(r['single_peak_rss']):>7} {harness.gib(r['chain_peak_rss']):>6} "
+        f"{r['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--formats", default="delta")
+    parser.add_argument("--sizes", default="1M")
+    parser.add_argument("--phase", default="stale1", choices=["stale", "stale1"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", choices=["seed", "single", "chain"], help=argparse.SUPPRESS)
+    for hidden in ("--format", "--root"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return
+
+    results = []
+    print(HEADER, flush=True)
+    for fmt in args.formats.split(","):
+        for size in args.sizes.split(","):
+            result = measure(fmt, harness.parse_size(size), args.phase, args.rounds)
+            results.append(result)
+            print(line(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if not all(r["same_rows"] for r in results):
+        sys.exit("the chain and the single store found different rows")
+    slow = [r for r in results if r["ratio"] > TARGET_RATIO]
+    if slow:
+        print(f"above the {TARGET_RATIO}x target: {', '.join(line(r) for r in slow)}")
+
+
+if __name__ == "__main__":
+    main()
