@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT
 from metaxy_lake.errors import ConfigError
@@ -46,6 +46,22 @@ REDACTED = "***"
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms])\s*$")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` as a timedelta.
+
+    Raises:
+        ValueError: The text is not a number and one of those units.
+    """
+    found = _DURATION.match(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration such as 7d, 12h, 30m or 45s")
+    return dt.timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -68,6 +84,14 @@ class StoreSettings(_Strict):
     catalog: dict[str, str] | None = None
     namespace: str | None = None
     fallback: list[str | PinnedFallback] = Field(default_factory=list)
+    retention: str = "7d"
+    """The history ``expire`` keeps by default (a duration: ``7d``, ``12h``...)."""
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
 
 class ProjectConfig(_Strict):
@@ -318,6 +342,7 @@ def open_store(name: str | None = None, *, config: ProjectConfig | None = None) 
         project=config.project,
         fallback=fallback,
         name=name or config.default_store,
+        retention=parse_duration(settings.retention),
     )
 
 

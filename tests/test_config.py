@@ -5,6 +5,7 @@ Every invalid file is one ``ConfigError`` naming the file, the key and what was 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ hash_length = 16
 
 [stores.dev]
 root = "./.metaxy/dev"
+retention = "36h"
 
 [stores.prod]
 root = "${PROD_ROOT:-./.metaxy/prod}"
@@ -136,6 +138,7 @@ BAD = [
         "stores.a.fallback.0.as_of: input should be a valid string (got 3)",
     ),
     ("project = [\n", "cannot be read as TOML"),
+    ('[stores.dev]\nroot = "x"\nretention = "soon"\n', "stores.dev.retention"),
 ]
 
 
@@ -175,6 +178,8 @@ def test_open_store_opens_the_named_store_relative_to_the_file(tmp_path: Path, m
         clip = graph.get("clip")
         dev = mxl.open_store()
         assert Path(dev.root) == (tmp_path / ".metaxy" / "dev").resolve()
+        assert dev.context().retention == dt.timedelta(hours=36)
+        assert mxl.open_store("prod").context().retention == dt.timedelta(days=7)
         dev.write("clip", root_rows({"s1": {"frames": "f"}}, path=["p"]))
         assert dev.read("clip").collect().to_polars()["sample_uid"].to_list() == ["s1"]
         prod = mxl.open_store("prod")

@@ -214,7 +214,13 @@ class IcebergTable(LakeTable):
         A table without snapshots has held no rows at any time, and opens empty as of any
         time.
         """
-        first = [s for s in self._table.refresh().snapshots() if s.parent_snapshot_id is None]
+        # Expiry leaves the oldest kept snapshot without its parent too: the first one is
+        # also the first in sequence (v2 tables number snapshots from 1).
+        first = [
+            s
+            for s in self._table.refresh().snapshots()
+            if s.parent_snapshot_id is None and (s.sequence_number or 1) <= 1
+        ]
         if not first:
             return None
         return dt.datetime.fromtimestamp(min(s.timestamp_ms for s in first) / 1000, dt.UTC)

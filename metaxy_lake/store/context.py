@@ -19,7 +19,12 @@ import pyarrow as pa
 from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.engine.relations import Relation, scan
 from metaxy_lake.engine.session import EngineSession
-from metaxy_lake.errors import MetaxyLakeError, ReadOnlyStoreError, StorageAccessError
+from metaxy_lake.errors import (
+    MetaxyLakeError,
+    ReadOnlyStoreError,
+    StorageAccessError,
+    TimeTravelError,
+)
 from metaxy_lake.formats import AsOf, LakeTable, TableFormat, TableRef
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.schema import table_schema
@@ -27,6 +32,8 @@ from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store.tables import check_table
 
 FEATURES_DIR = "features"
+DEFAULT_RETENTION = dt.timedelta(days=7)
+"""How much history ``expire`` keeps unless the store or the call says otherwise."""
 
 
 @dataclass
@@ -60,6 +67,7 @@ class StoreContext:
         name: How rows name the store they came from (``metaxy_store``).
         fallback: The stores read for the samples this one lacks, in order.
         catalog: What the store knows of its catalog (kept between operations).
+        retention: The history ``expire`` keeps by default.
     """
 
     root: str
@@ -73,6 +81,7 @@ class StoreContext:
     name: str
     fallback: tuple[Link, ...] = ()
     catalog: CatalogCache = field(default_factory=CatalogCache)
+    retention: dt.timedelta = DEFAULT_RETENTION
 
     def resolve(self, feature: FeatureRef) -> tuple[FeatureDefinition, FeatureGraph]:
         """A feature's definition and the graph it belongs to.
@@ -101,10 +110,35 @@ class StoreContext:
         Raises:
             TableContractError: The table breaks the on-disk contract (a subclass says how).
         """
-        table = self.format.open(self.table_ref(definition.key), as_of)
+        ref = self.table_ref(definition.key)
+        try:
+            table = self.format.open(ref, as_of)
+        except TimeTravelError as exc:
+            raise self._beyond(ref, definition, as_of) from exc
         if table is not None:
             check_table(table, settings)
         return table
+
+    def _beyond(
+        self, ref: TableRef, definition: FeatureDefinition, as_of: AsOf | None
+    ) -> TimeTravelError:
+        """Why a table cannot be read as of ``as_of``: not created yet, or past the horizon."""
+        latest = self.format.open(ref)
+        commits = latest.history() if latest is not None else []
+        created = latest.first_commit_at() if latest is not None else None
+        what = f"{self.label}: {definition.key}"
+        if created is not None and isinstance(as_of, dt.datetime) and as_of < created:
+            return TimeTravelError(
+                f"{what} did not exist yet at {as_of.isoformat()} (first commit "
+                f"{created.isoformat()})"
+            )
+        horizon = min((c.timestamp for c in commits), default=None)
+        kept = f"from {horizon.isoformat()} on" if horizon else "no history"
+        asked = as_of.isoformat() if isinstance(as_of, dt.datetime) else as_of
+        return TimeTravelError(
+            f"{what} has no version as of {asked}: its history is kept {kept} (the horizon; "
+            f"expire keeps {self.retention} by default); read a later time"
+        )
 
     def rows(
         self,

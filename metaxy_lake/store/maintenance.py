@@ -9,10 +9,10 @@ from metaxy_lake.formats import LakeTable
 from metaxy_lake.graph import FeatureRef
 from metaxy_lake.ids import new_write_id
 from metaxy_lake.store.commit import CommitRequest, WriteResult, commit
-from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.context import DEFAULT_RETENTION, StoreContext
 from metaxy_lake.store.writing import commit_info, stamp_for
 
-DEFAULT_RETENTION = dt.timedelta(days=7)
+__all__ = ["DEFAULT_RETENTION", "compact", "expire"]
 
 
 def _compact(table: LakeTable, metadata: Mapping[str, str]) -> int | None:
@@ -33,8 +33,9 @@ def compact(ctx: StoreContext, feature: FeatureRef) -> WriteResult:
     return commit(table, request)
 
 
-def expire(ctx: StoreContext, feature: FeatureRef, older_than: dt.timedelta) -> int:
+def expire(ctx: StoreContext, feature: FeatureRef, older_than: dt.timedelta | None) -> int:
     """Remove table versions older than ``older_than`` (see ``LakeStore.expire``)."""
+    older_than = ctx.retention if older_than is None else older_than
     ctx.check_writable("expire")
     definition, graph = ctx.resolve(feature)
     ctx.format.require("expiry", f"expiring versions of {definition.key}")
