@@ -6,9 +6,11 @@ no store.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer._click.exceptions import UsageError
@@ -70,6 +72,11 @@ class Cli:
         if self.options.table_format is not None:
             raise UsageError("--table-format applies to an ad-hoc --root store only")
         return config.open_store(self.options.store, config=self.config)
+
+    def show(self, key: str, data: Any, drawn: Any) -> None:
+        """Hand a rendering to the output (JSON text for ``--format json`` on a terminal)."""
+        text = json.dumps(drawn, indent=2) if isinstance(drawn, dict) else drawn
+        self.out.rendered(key, data, text)
 
     def feature(self, key: str) -> FeatureDefinition:
         """A feature of the graph by its key (``example/crop``).

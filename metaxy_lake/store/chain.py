@@ -62,15 +62,17 @@ def open_fallback(
     settings: HashSettings,
     when: AsOf | None,
 ) -> LakeTable | None:
-    """A fallback's table as of ``when``; None when the table did not exist yet then.
+    """A table of ``ctx``'s chain as of ``when``; None when it did not exist yet then.
 
     Raises:
-        HashSettingsMismatchError: The fallback's table hashes otherwise than ``ctx``
+        HashSettingsMismatchError: A fallback's table hashes otherwise than ``ctx``
             (both stores named).
     """
     try:
         return store.open(definition, settings, when)
     except HashSettingsMismatchError as exc:
+        if store is ctx:
+            raise
         raise HashSettingsMismatchError(
             f"the stores of one chain must hash alike: fallback {store.label} of {ctx.label}: {exc}"
         ) from exc
@@ -94,8 +96,8 @@ def open_chain(
 
     Raises:
         TimeTravelError: ``as_of`` is a table version and the store has fallbacks (a
-            version names a version of one table: give a time), or a time the primary's
-            table did not exist at.
+            version names a version of one table: give a time), a time a store alone
+            did not have its table at, or a time beyond a table's kept history.
         HashSettingsMismatchError: A table of the chain hashes otherwise (the stores are
             named).
     """
@@ -104,7 +106,13 @@ def open_chain(
             f"as_of={as_of} is a table version, which names a version of one table; "
             f"{ctx.label} reads through fallback stores: give a time instead"
         )
-    out = [ChainTable(ctx, ctx.open(definition, settings, as_of))]
+    # through a chain, a primary table created after as_of holds no rows then: the
+    # fallbacks may (a store alone still says its table did not exist yet)
+    if ctx.fallback:
+        primary = open_fallback(ctx, ctx, definition, settings, as_of)
+    else:
+        primary = ctx.open(definition, settings, as_of)
+    out = [ChainTable(ctx, primary)]
     for link in ctx.fallback:
         when = _earliest(link.pin, as_of)
         out.append(ChainTable(link.ctx, open_fallback(ctx, link.ctx, definition, settings, when)))
@@ -147,10 +155,12 @@ def chain_rows(
     definition: FeatureDefinition,
     id_types: Mapping[str, pa.DataType],
     with_store: bool = False,
+    overlay: bool = True,
 ) -> Relation:
     """Every row of the store serving each sample: the chain's per-sample overlay.
 
-    With ``with_store``, a ``metaxy_store`` column names the store each row came from.
+    With ``with_store``, a ``metaxy_store`` column names the store each row came from;
+    without ``overlay``, every store's rows of every sample (what lineage searches).
     """
     primary = tables[0]
     if len(tables) == 1 and not with_store:
@@ -169,11 +179,11 @@ def chain_rows(
         rows = scan(con, part.table.scan(), schema, localize)
         if with_store:
             rows = rows.project(f"*, {lit(part.store.name)} AS {ident(STORE)}")
-        if served is None or seen is None:
+        if served is None:
             served = rows
         else:
-            served = served.union(rows.join(seen, ids, how="anti"))
-        if index < len(present) - 1:
+            served = served.union(rows if seen is None else rows.join(seen, ids, how="anti"))
+        if overlay and index < len(present) - 1:
             held = rows.project(idents(ids))
             seen = held if seen is None else seen.union(held)
     assert served is not None

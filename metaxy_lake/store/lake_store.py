@@ -27,6 +27,7 @@ from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
 from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store import maintenance, reading, resolving, snapshots, writing
+from metaxy_lake.store.audits import Audits
 from metaxy_lake.store.chain import fallback_links
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.context import StoreContext
@@ -52,7 +53,7 @@ class PinnedStore:
     as_of: dt.datetime
 
 
-class LakeStore:
+class LakeStore(Audits):
     """Feature metadata in lakehouse tables under one root, resolved by DuckDB.
 
     Args:
@@ -78,6 +79,8 @@ class LakeStore:
             deletes, compaction, expiry and pushes go to this store.
         name: How ``read(..., with_store=True)`` names rows from this store (its root by
             default).
+        retention: The history ``expire`` keeps by default (7 days); reads, lineage and
+            audits as of an earlier time fail with ``TimeTravelError`` naming the horizon.
 
     Example:
         >>> store = LakeStore("/tmp/metaxy")  # doctest: +SKIP
@@ -100,6 +103,7 @@ class LakeStore:
         project: str = DEFAULT_PROJECT,
         fallback: Sequence[LakeStore | PinnedStore] = (),
         name: str | None = None,
+        retention: dt.timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.root = normalize_root(root)
         self.storage = StorageConfig.resolve(storage_options)
@@ -121,6 +125,7 @@ class LakeStore:
             repr(self),
             project,
             self.name,
+            retention=retention,
         )
         self._ctx = replace(ctx, fallback=fallback_links(ctx, [_entry(f) for f in fallback]))
 
@@ -255,8 +260,8 @@ class LakeStore:
         with self._ctx.guard(f"compaction of {feature_name(feature)}"):
             return maintenance.compact(self._ctx, feature)
 
-    def expire(self, feature: FeatureRef, older_than: dt.timedelta = DEFAULT_RETENTION) -> int:
-        """Remove table versions older than ``older_than`` (7 days by default).
+    def expire(self, feature: FeatureRef, older_than: dt.timedelta | None = None) -> int:
+        """Remove table versions older than ``older_than`` (the store's retention by default).
 
         Returns:
             How many versions or files the format removed.

@@ -90,6 +90,19 @@ def latest_snapshot(ctx: StoreContext) -> GraphSnapshot | None:
     return snapshot_from_rows(version, rows)
 
 
+def recorded_snapshots(ctx: StoreContext) -> dict[str, GraphSnapshot]:
+    """Every snapshot recorded in the catalog of ``ctx`` or of a store of its chain.
+
+    A snapshot version is a hash of the graph, so two catalogs holding one version hold
+    the same graph.
+    """
+    out: dict[str, GraphSnapshot] = {}
+    for store in (ctx, *(link.ctx for link in ctx.fallback)):
+        for version, _, rows in _recordings(_rows(store, _open(store), ctx.project)):
+            out.setdefault(version, snapshot_from_rows(version, rows))
+    return out
+
+
 def load_snapshot(ctx: StoreContext, version: str | None) -> GraphSnapshot:
     """The definitions recorded under ``version`` (a unique prefix; None: the latest).
 

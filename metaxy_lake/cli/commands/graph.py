@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -41,14 +40,8 @@ def _tags(pairs: list[str] | None) -> dict[str, str]:
     return tags
 
 
-def _show(run: Cli, key: str, data: Any, drawn: Any) -> None:
-    """Hand a rendering to the output (JSON text for ``--format json`` on a terminal)."""
-    text = json.dumps(drawn, indent=2) if isinstance(drawn, dict) else drawn
-    run.out.rendered(key, data, text)
-
-
 def _show_diff(run: Cli, changes: GraphDiff, fmt: Format) -> None:
-    _show(run, "diff", changes.to_json(), render.render_diff(changes, fmt.value))
+    run.show("diff", changes.to_json(), render.render_diff(changes, fmt.value))
 
 
 @app.command()
@@ -130,4 +123,4 @@ def render_command(
         graph = render.focus(graph, feature, up=up, down=down)
     elif up is not None or down is not None:
         raise typer.BadParameter("--up and --down need --feature")
-    _show(run, "graph", render.graph_json(graph), render.render_graph(graph, fmt.value))
+    run.show("graph", render.graph_json(graph), render.render_graph(graph, fmt.value))

@@ -1,0 +1,307 @@
+"""Explain: why a sample is new, stale or orphaned, per field and cause (DESIGN 10).
+
+A stale field is compared between two states: the stored row (the code versions of the
+snapshot that wrote it, and the upstream rows it was computed from, found as lineage
+finds them) and what is expected now (the graph's code versions, the upstream live rows).
+Each difference is a cause: ``code_version`` (stored → expected code version) or
+``upstream_data`` (an upstream field's data version, with the commit that brought the
+new one). A stale field with no difference found (say its snapshot was never recorded)
+is ``code_version`` by elimination. With ``recursive``, each upstream data change is
+explained in turn, between the upstream row used then and the one used now, up to the
+roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import duckdb
+import narwhals as nw
+import pyarrow as pa
+
+from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef
+from metaxy_lake.graph.definition import ResolvedField
+from metaxy_lake.graph.snapshot import GraphSnapshot
+from metaxy_lake.schema import (
+    CHANGED_FIELDS,
+    CREATED_AT,
+    DATA_VERSION_BY_FIELD,
+    SNAPSHOT_VERSION,
+    TIMESTAMP,
+    UPSTREAM,
+    WRITE_ID,
+)
+from metaxy_lake.store import resolving
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
+from metaxy_lake.store.samples import SampleIds, sample_filter
+from metaxy_lake.store.snapshots import recorded_snapshots
+from metaxy_lake.types import Filters, FiltersByFeature, filter_list
+
+NO_ROW = "no_row"
+CODE_VERSION = "code_version"
+UPSTREAM_DATA = "upstream_data"
+UPSTREAM_DELETED = "upstream_deleted"
+PREDICATE = "predicate"
+
+CAUSE_SCHEMA = pa.schema(
+    [
+        ("feature", pa.string()),
+        ("depth", pa.int32()),
+        ("status", pa.string()),
+        ("field", pa.string()),
+        ("cause", pa.string()),
+        ("upstream_feature", pa.string()),
+        ("upstream_field", pa.string()),
+        ("stored", pa.string()),
+        ("expected", pa.string()),
+        ("upstream_write_id", pa.string()),
+        ("upstream_created_at", TIMESTAMP),
+    ]
+)
+"""The columns of an explanation after ``ids`` (the sample asked about)."""
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One row of an explanation (``ids``: the sample asked about)."""
+
+    ids: Mapping[str, Any]
+    feature: str
+    depth: int
+    status: str
+    field: str | None
+    cause: str
+    upstream_feature: str | None = None
+    upstream_field: str | None = None
+    stored: str | None = None
+    expected: str | None = None
+    upstream_write_id: str | None = None
+    upstream_created_at: Any = None
+
+
+@dataclass(frozen=True)
+class State:
+    """One side of a comparison of a row's inputs.
+
+    Attributes:
+        code: Field key → code version it was (or is to be) computed with; None: unknown.
+        parents: Upstream feature → the upstream row used (None: there is none).
+    """
+
+    code: Mapping[str, str] | None
+    parents: Mapping[FeatureKey, Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Change:
+    """An upstream row that changed between two states, to explain in turn."""
+
+    feature: FeatureKey
+    field: str
+    old: Mapping[str, Any]
+    new: Mapping[str, Any]
+
+
+def _data_version(row: Mapping[str, Any] | None, field: str) -> str | None:
+    return None if row is None else dict(row[DATA_VERSION_BY_FIELD] or []).get(field)
+
+
+def field_causes(
+    base: Mapping[str, Any], field: ResolvedField, old: State, new: State
+) -> tuple[list[Cause], list[Change]]:
+    """Why ``field`` differs between two states: its causes, and the upstream changes.
+
+    ``base`` holds the columns every cause shares (ids, feature, depth, status).
+    """
+    name = str(field.key)
+    causes: list[Cause] = []
+    changes: list[Change] = []
+    here = {**base, "field": name}
+    old_code = old.code.get(name) if old.code is not None else None
+    new_code = new.code.get(name) if new.code is not None else None
+    if old_code is not None and new_code is not None and old_code != new_code:
+        causes.append(Cause(**here, cause=CODE_VERSION, stored=old_code, expected=new_code))
+    for up_key, up_field in field.deps:
+        before, now = old.parents.get(up_key), new.parents.get(up_key)
+        stored, expected = _data_version(before, str(up_field)), _data_version(now, str(up_field))
+        if now is None or (before is not None and stored == expected):
+            continue  # unchanged; or no upstream row now, and the sample is orphaned
+        causes.append(
+            Cause(
+                **here,
+                cause=UPSTREAM_DATA,
+                upstream_feature=str(up_key),
+                upstream_field=str(up_field),
+                stored=stored,
+                expected=expected,
+                upstream_write_id=now[WRITE_ID],
+                upstream_created_at=now[CREATED_AT],
+            )
+        )
+        if before is not None:
+            changes.append(Change(up_key, str(up_field), before, now))
+    if not causes:  # nothing else differs: the code it was computed with, by elimination
+        causes.append(Cause(**here, cause=CODE_VERSION, stored=old_code, expected=new_code))
+    return causes, changes
+
+
+def _ids(definition: FeatureDefinition, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in definition.id_columns)
+
+
+@dataclass
+class Explainer:
+    """What one explanation reads: the store, the graph, the recorded snapshots."""
+
+    ctx: StoreContext
+    con: duckdb.DuckDBPyConnection
+    graph: FeatureGraph
+    snapshots: Mapping[str, GraphSnapshot]
+
+    def code_of(self, key: FeatureKey, row: Mapping[str, Any]) -> dict[str, str] | None:
+        """The code versions the snapshot that wrote ``row`` recorded for ``key``."""
+        snapshot = self.snapshots.get(str(row[SNAPSHOT_VERSION]))
+        recorded = snapshot.features.get(str(key)) if snapshot else None
+        return recorded.code_versions if recorded else None
+
+    def rows(self, definition: FeatureDefinition, ids: SampleIds, *, live: bool = False) -> Rows:
+        """Rows of ``definition``'s samples ``ids``: every one, or the live ones."""
+        settings = self.ctx.settings(self.graph)
+        return history_rows(self.ctx, self.con, definition, settings, ids, live=live)
+
+    def parents(
+        self, definition: FeatureDefinition, rows: Sequence[Mapping[str, Any]], *, live: bool
+    ) -> list[dict[FeatureKey, Mapping[str, Any] | None]]:
+        """Per row, the upstream row of each dep.
+
+        The one it was computed from, or with ``live`` the one live now.
+        """
+        out: list[dict[FeatureKey, Mapping[str, Any] | None]] = [{} for _ in rows]
+        for dep in definition.deps if rows else ():
+            up = self.graph.get(dep.key)
+            found = self.rows(up, upstream_keys(dep, rows), live=live).rows
+            by_ids = {_ids(up, r): r for r in found} if live else {}
+            for parents, row in zip(out, rows, strict=True):
+                if live:
+                    parents[dep.key] = by_ids.get(tuple(row[n] for n in dep.id_columns.values()))
+                else:
+                    parents[dep.key] = parent_row(dep, found, row)
+        return out
+
+    def upstream_changes(self, base: Mapping[str, Any], changes: Sequence[Change]) -> list[Cause]:
+        """Each upstream change explained between the row used then and now, to the roots."""
+        out: list[Cause] = []
+        for change in changes:
+            definition = self.graph.get(change.feature)
+            if definition.is_root:
+                continue  # a root's data comes from outside the graph
+            field = next(f for f in definition.fields if str(f.key) == change.field)
+            old_parents, new_parents = (
+                self.parents(definition, [row], live=False)[0] for row in (change.old, change.new)
+            )
+            old = State(self.code_of(definition.key, change.old), old_parents)
+            new = State(self.code_of(definition.key, change.new), new_parents)
+            here = {**base, "feature": str(definition.key), "depth": base["depth"] + 1}
+            causes, deeper = field_causes(here, field, old, new)
+            out += causes + self.upstream_changes(here, deeper)
+        return out
+
+
+def _stale(
+    x: Explainer,
+    definition: FeatureDefinition,
+    rows: Sequence[Mapping[str, Any]],
+    stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    matched: set[tuple[Any, ...]],
+    recursive: bool,
+) -> list[Cause]:
+    used = [stored[_ids(definition, r)] for r in rows]
+    then = x.parents(definition, used, live=False)
+    now = x.parents(definition, used, live=True)
+    code = {str(f.key): f.code_version for f in definition.fields}
+    out: list[Cause] = []
+    for row, old_row, old_parents, new_parents in zip(rows, used, then, now, strict=True):
+        ids = {c: row[c] for c in definition.id_columns}
+        base: dict[str, Any] = {
+            "ids": ids,
+            "feature": str(definition.key),
+            "depth": 0,
+            "status": "stale",
+        }
+        if _ids(definition, row) in matched:
+            out.append(Cause(**base, field=None, cause=PREDICATE))
+        old = State(x.code_of(definition.key, old_row), old_parents)
+        new = State(code, new_parents)
+        for field in definition.fields:
+            if str(field.key) in (row[CHANGED_FIELDS] or []):
+                causes, changes = field_causes(base, field, old, new)
+                out += causes + (x.upstream_changes(base, changes) if recursive else [])
+    return out
+
+
+def _orphaned(
+    x: Explainer, definition: FeatureDefinition, rows: Sequence[Mapping[str, Any]]
+) -> list[Cause]:
+    now = x.parents(definition, rows, live=True)
+    out: list[Cause] = []
+    for row, parents in zip(rows, now, strict=True):
+        ids = {c: row[c] for c in definition.id_columns}
+        recorded = dict(row[UPSTREAM] or [])
+        for key, parent in parents.items():
+            if parent is None:
+                out.append(
+                    Cause(
+                        ids,
+                        str(definition.key),
+                        0,
+                        "orphaned",
+                        None,
+                        UPSTREAM_DELETED,
+                        upstream_feature=str(key),
+                        stored=recorded.get(str(key)),
+                    )
+                )
+    return out
+
+
+def explain(
+    ctx: StoreContext,
+    feature: FeatureRef,
+    ids: SampleIds,
+    *,
+    filters: FiltersByFeature | None = None,
+    global_filters: Filters = None,
+    staleness_predicates: Filters = None,
+    recursive: bool = False,
+) -> nw.DataFrame[pa.Table]:
+    """Why samples need work (see ``LakeStore.explain``)."""
+    definition, graph = ctx.resolve(feature)
+    x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx))
+    start = x.rows(definition, ids, live=True)  # also checks and types the ids
+    stored = {_ids(definition, r): r for r in start.rows}
+    increment = resolving.resolve_update(
+        ctx,
+        feature,
+        filters=filters,
+        global_filters=[*filter_list(global_filters), sample_filter(start.keys)],
+        staleness_predicates=staleness_predicates,
+    )
+    predicates = filter_list(staleness_predicates)
+    matched: set[tuple[Any, ...]] = set()
+    if predicates:
+        any_holds = nw.any_horizontal(*predicates, ignore_nulls=False)
+        settings = ctx.settings(graph)
+        hits = history_rows(ctx, x.con, definition, settings, ids, live=True, filters=[any_holds])
+        matched = {_ids(definition, r) for r in hits.rows}
+    causes = [
+        Cause({c: r[c] for c in definition.id_columns}, str(definition.key), 0, "new", None, NO_ROW)
+        for r in increment.new.collect().to_arrow().to_pylist()
+    ]
+    stale = increment.stale.collect().to_arrow().to_pylist()
+    causes += _stale(x, definition, stale, stored, matched, recursive)
+    causes += _orphaned(x, definition, increment.orphaned.collect().to_arrow().to_pylist())
+    schema = pa.schema([("ids", pa.struct(list(start.keys.schema))), *CAUSE_SCHEMA])
+    return as_frame(pa.Table.from_pylist([asdict(c) for c in causes], schema=schema))

@@ -1,0 +1,266 @@
+"""Lineage: the exact upstream rows that a feature's rows were computed from (DESIGN 10).
+
+It starts from the rows live at ``as_of`` and follows ``metaxy_upstream`` recursively:
+the parent of an edge is the latest row of that upstream sample, in any store of the
+chain and tombstones excluded, whose data version is the one recorded and whose write
+time is at or before the child's. So the inputs are found even after they were
+superseded or soft-deleted. Each row carries the code versions of the graph snapshot that
+wrote it (from the catalog; null when that snapshot was never recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import narwhals as nw
+import pyarrow as pa
+
+from metaxy_lake.engine.recipe import HashSettings
+from metaxy_lake.engine.relations import latest, narwhals_filter
+from metaxy_lake.formats import AsOf
+from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
+from metaxy_lake.graph.snapshot import GraphSnapshot
+from metaxy_lake.schema import (
+    CREATED_AT,
+    DATA_VERSION,
+    DELETED_AT,
+    SNAPSHOT_VERSION,
+    STORE,
+    STRING_MAP,
+    SYSTEM_SCHEMA,
+    UPSTREAM,
+    WRITE_ID,
+)
+from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.reading import parse_as_of
+from metaxy_lake.store.samples import SampleIds, sample_filter, sample_keys
+from metaxy_lake.store.snapshots import recorded_snapshots
+from metaxy_lake.types import AsOfLike
+
+FEATURE = "feature"
+DEPTH = "depth"
+PARENT = "parent_feature"
+IDS = "ids"
+VALUES = "values"
+CODE_VERSIONS = "code_versions"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of one feature read from every store of a chain.
+
+    With their Arrow schema, and the samples asked for (id columns, checked and typed).
+    """
+
+    definition: FeatureDefinition
+    rows: list[dict[str, Any]]
+    schema: pa.Schema
+    keys: pa.Table
+
+
+@dataclass(frozen=True)
+class Reached:
+    """One row reached by lineage, through the edge from ``parent`` (None at the start)."""
+
+    definition: FeatureDefinition
+    row: dict[str, Any]
+    depth: int
+    parent: FeatureKey | None
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What makes the row one row: feature, store, write id and sample ids."""
+        ids = tuple(self.row[c] for c in self.definition.id_columns)
+        return (self.definition.key, self.row.get(STORE), self.row[WRITE_ID], ids)
+
+
+def history_rows(
+    ctx: StoreContext,
+    con: duckdb.DuckDBPyConnection,
+    definition: FeatureDefinition,
+    settings: HashSettings,
+    ids: SampleIds,
+    as_of: AsOf | None = None,
+    *,
+    live: bool = False,
+    filters: Sequence[Any] = (),
+) -> Rows:
+    """The rows of the samples ``ids`` names, as of ``as_of``.
+
+    All of them in every store of the chain (tombstones included), or with ``live`` the
+    live row the chain serves (and only where ``filters`` hold).
+
+    Raises:
+        MissingIdColumnError: A sample lacks an id column (or another ids error).
+        TimeTravelError: ``as_of`` is before the table existed, or beyond its history.
+    """
+    tables = open_chain(ctx, definition, settings, as_of)
+    id_types = chain_id_types(tables, definition)
+    keys = sample_keys(definition.key, ids, definition.id_columns, id_types)
+    rel = chain_rows(con, tables, definition, id_types, with_store=True, overlay=live)
+    if live:
+        rel = latest(rel, definition.id_columns)
+    arrow = narwhals_filter(rel, [sample_filter(keys), *filters]).to_arrow_table()
+    return Rows(definition, arrow.to_pylist(), arrow.schema, keys)
+
+
+def upstream_keys(dep: ResolvedDep, children: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The upstream samples that ``children`` name through ``dep`` (its id columns)."""
+    seen = {tuple(child[name] for name in dep.id_columns.values()) for child in children}
+    return [dict(zip(dep.id_columns, ids, strict=True)) for ids in seen]
+
+
+def _order(row: Mapping[str, Any]) -> tuple[Any, Any]:
+    return (row[CREATED_AT], row[WRITE_ID])
+
+
+def parent_row(
+    dep: ResolvedDep, candidates: Sequence[Mapping[str, Any]], child: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The upstream row ``child`` was computed from, None if it is gone.
+
+    The latest row of its sample that is no tombstone, has the recorded data version
+    and was written at or before the child.
+    """
+    version = dict(child[UPSTREAM] or []).get(str(dep.key))
+    ids = {src: child[name] for src, name in dep.id_columns.items()}
+    best: dict[str, Any] | None = None
+    for row in candidates:
+        if (
+            row[DELETED_AT] is None
+            and row[DATA_VERSION] == version
+            and row[CREATED_AT] <= child[CREATED_AT]
+            and all(row[c] == v for c, v in ids.items())
+            and (
+                best is None
+                or (row[CREATED_AT], row[WRITE_ID]) > (best[CREATED_AT], best[WRITE_ID])
+            )
+        ):
+            best = dict(row)
+    return best
+
+
+def walk(
+    ctx: StoreContext,
+    con: duckdb.DuckDBPyConnection,
+    graph: FeatureGraph,
+    start: Rows,
+    as_of: AsOf | None,
+    depth: int | None,
+) -> tuple[list[Reached], dict[FeatureKey, pa.Schema]]:
+    """Every row reached from ``start`` through its parents, breadth first."""
+    settings = ctx.settings(graph)
+    reached = [Reached(start.definition, row, 0, None) for row in start.rows]
+    schemas = {start.definition.key: start.schema}
+    frontier = reached
+    level = 0
+    while frontier and (depth is None or level < depth):
+        level += 1
+        found: dict[tuple[object, ...], Reached] = {}
+        by_feature: dict[FeatureKey, list[Reached]] = {}
+        for item in frontier:
+            by_feature.setdefault(item.definition.key, []).append(item)
+        for children in by_feature.values():
+            child_def = children[0].definition
+            for dep in child_def.deps:
+                rows = [c.row for c in children]
+                parents = history_rows(
+                    ctx, con, graph.get(dep.key), settings, upstream_keys(dep, rows), as_of
+                )
+                schemas.setdefault(dep.key, parents.schema)
+                for child in rows:
+                    row = parent_row(dep, parents.rows, child)
+                    if row is not None:
+                        edge = Reached(parents.definition, row, level, child_def.key)
+                        found.setdefault((*edge.identity, child_def.key), edge)
+        frontier = list({r.identity: r for r in found.values()}.values())
+        reached += found.values()
+    return reached, schemas
+
+
+def union_fields(fields: Iterable[pa.Field]) -> tuple[list[pa.Field], set[str]]:
+    """One field per name; a name with two types becomes text (and is listed)."""
+    out: dict[str, pa.Field] = {}
+    clash: set[str] = set()
+    for f in fields:
+        seen = out.get(f.name)
+        if seen is None:
+            out[f.name] = f.with_nullable(True)
+        elif not seen.type.equals(f.type):
+            out[f.name] = pa.field(f.name, pa.string())
+            clash.add(f.name)
+    return list(out.values()), clash
+
+
+def lineage_frame(
+    reached: Sequence[Reached],
+    schemas: Mapping[FeatureKey, pa.Schema],
+    snapshots: Mapping[str, GraphSnapshot],
+) -> pa.Table:
+    """The lineage rows as DESIGN section 10 lays them out."""
+    defs = {r.definition.key: r.definition for r in reached}
+    id_fields, id_clash = union_fields(
+        schemas[k].field(c) for k, d in defs.items() for c in d.id_columns
+    )
+    value_fields, value_clash = union_fields(
+        schemas[k].field(c) for k, d in defs.items() for c in d.user_columns
+    )
+    schema = pa.schema(
+        [
+            (FEATURE, pa.string()),
+            (DEPTH, pa.int32()),
+            (PARENT, pa.string()),
+            (IDS, pa.struct(id_fields)),
+            *SYSTEM_SCHEMA,
+            (VALUES, pa.struct(value_fields)),
+            (CODE_VERSIONS, STRING_MAP),
+            (STORE, pa.string()),
+        ]
+    )
+
+    def pick(row: Mapping[str, Any], names: Iterable[str], clash: set[str]) -> dict[str, Any]:
+        return {n: str(row[n]) if n in clash and row[n] is not None else row[n] for n in names}
+
+    records = []
+    for r in reached:
+        key = str(r.definition.key)
+        snapshot = snapshots.get(str(r.row[SNAPSHOT_VERSION]))
+        recorded = snapshot.features.get(key) if snapshot else None
+        records.append(
+            {
+                FEATURE: key,
+                DEPTH: r.depth,
+                PARENT: str(r.parent) if r.parent else None,
+                IDS: pick(r.row, r.definition.id_columns, id_clash),
+                **{c: r.row[c] for c in SYSTEM_SCHEMA.names},
+                VALUES: pick(r.row, r.definition.user_columns, value_clash),
+                CODE_VERSIONS: sorted(recorded.code_versions.items()) if recorded else None,
+                STORE: r.row.get(STORE),
+            }
+        )
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def as_frame(table: pa.Table) -> nw.DataFrame[pa.Table]:
+    """An Arrow table as the narwhals DataFrame the public API returns."""
+    return nw.from_native(table, eager_only=True)
+
+
+def lineage(
+    ctx: StoreContext,
+    feature: FeatureRef,
+    ids: SampleIds,
+    as_of: AsOfLike | None = None,
+    depth: int | None = None,
+) -> nw.DataFrame[pa.Table]:
+    """Where rows came from (see ``LakeStore.lineage``)."""
+    definition, graph = ctx.resolve(feature)
+    when = parse_as_of(as_of)
+    con = ctx.engine.cursor()
+    start = history_rows(ctx, con, definition, ctx.settings(graph), ids, when, live=True)
+    reached, schemas = walk(ctx, con, graph, start, when, depth)
+    return as_frame(lineage_frame(reached, schemas, recorded_snapshots(ctx)))

@@ -1,0 +1,86 @@
+"""Where samples stand across the pipeline (DESIGN section 10).
+
+Per feature: up to date, new, stale, orphaned or absent, with the live row's write time,
+write id and store.
+
+Each feature's status is its increment restricted to the samples (``resolve_update``
+with their ids as a global filter), so the two always agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import narwhals as nw
+import pyarrow as pa
+
+from metaxy_lake.graph import FeatureGraph
+from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, TIMESTAMP, WRITE_ID
+from metaxy_lake.store import resolving
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.lineage import as_frame, history_rows, union_fields
+from metaxy_lake.store.samples import SampleIds, sample_filter, sample_records
+
+UP_TO_DATE = "up_to_date"
+ABSENT = "absent"
+"""No live row, and nothing to compute from (no upstream row either)."""
+
+
+def _ids(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in columns)
+
+
+def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.DataFrame[pa.Table]:
+    """Every feature's status for the samples (see ``LakeStore.sample_status``).
+
+    A feature whose id columns the samples do not all name is left out.
+    """
+    con = ctx.engine.cursor()
+    records: list[dict[str, Any]] = []
+    id_fields: list[pa.Field] = []
+    for key in graph.keys:
+        definition = graph.get(key)
+        columns = definition.id_columns
+        given = sample_records(ids, columns)
+        if not given or any(c not in r for r in given for c in columns):
+            continue
+        asked = [{c: r[c] for c in columns} for r in given]
+        live = history_rows(ctx, con, definition, ctx.settings(graph), asked, live=True)
+        id_fields += [live.keys.schema.field(c) for c in columns]
+        rows = {_ids(r, columns): r for r in live.rows}
+        status: dict[tuple[Any, ...], tuple[str, list[str] | None]] = {}
+        if not definition.is_root:
+            increment = resolving.resolve_update(
+                ctx, definition.feature_class, global_filters=[sample_filter(live.keys)]
+            )
+            for kind in ("new", "stale", "orphaned"):
+                for row in getattr(increment, kind).collect().to_arrow().to_pylist():
+                    status[_ids(row, columns)] = (kind, row.get(CHANGED_FIELDS))
+        for sample in live.keys.to_pylist():
+            found = _ids(sample, columns)
+            row = rows.get(found)
+            kind, changed = status.get(found, (UP_TO_DATE if row else ABSENT, None))
+            records.append(
+                {
+                    "feature": str(key),
+                    "ids": sample,
+                    "status": kind,
+                    CHANGED_FIELDS: changed,
+                    CREATED_AT: row[CREATED_AT] if row else None,
+                    WRITE_ID: row[WRITE_ID] if row else None,
+                    STORE: row.get(STORE) if row else None,
+                }
+            )
+    fields, _ = union_fields(id_fields)
+    schema = pa.schema(
+        [
+            ("feature", pa.string()),
+            ("ids", pa.struct(fields)),
+            ("status", pa.string()),
+            (CHANGED_FIELDS, pa.list_(pa.string())),
+            (CREATED_AT, TIMESTAMP),
+            (WRITE_ID, pa.string()),
+            (STORE, pa.string()),
+        ]
+    )
+    return as_frame(pa.Table.from_pylist(records, schema=schema))
