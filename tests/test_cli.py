@@ -272,6 +272,8 @@ def test_help_lists_every_command_with_its_line() -> None:
         "delete",
         "compact",
         "expire",
+        "lineage",
+        "explain",
     ]
     for name in commands:
         assert re.search(rf"^\s+{name}\s+\S", text, re.M), name
@@ -319,3 +321,43 @@ def test_status_through_a_fallback_chain_says_which_store_serves_how_many(projec
     commits = mxl_json(project, "--store", "dev", "history", "example/crop")["commits"]
     assert [c["store"] for c in commits][:2] == ["dev", "dev"]
     assert listing(project / ".metaxy" / "local") == prod_files
+
+
+def test_lineage_explain_and_where_a_sample_stands(project: Path) -> None:
+    python(project, "compute.py")
+    mxl(project, "graph", "push", "-m", "v1")
+    python(project, "compute.py", env=BUMPED)  # Crop's audio recomputed: v2
+    sample = ("--id", "sample_uid=v1")
+
+    rows = mxl_json(project, "lineage", "example/speech_to_text", *sample, "-f", "json")["rows"]
+    assert [(r["feature"], r["depth"]) for r in rows] == [
+        ("example/speech_to_text", 0),
+        ("example/crop", 1),
+        ("example/video", 2),
+    ]
+    assert rows[2]["ids"] == {"sample_uid": "v1"}
+    tree = mxl(project, "lineage", "example/speech_to_text", *sample).stdout
+    assert "example/video (sample_uid=v1)" in tree and "└── example/crop" in tree
+    mermaid = mxl(project, "lineage", "example/crop", *sample, "--format", "mermaid").stdout
+    assert mermaid.startswith("flowchart TD") and " --> " in mermaid
+
+    bumped = {"CROP_AUDIO": "3"}
+    causes = mxl_json(project, "explain", "example/crop", *sample, env=bumped)["causes"]
+    assert [(c["sample_uid"], c["field"], c["cause"], c["expected"]) for c in causes] == [
+        ("v1", "audio", "code_version", "3")
+    ]
+    status = mxl_json(project, "status", *sample, env=bumped)
+    assert {s["feature"]: s["status"] for s in status["samples"]} == {
+        "example/video": "up_to_date",
+        "example/crop": "stale",
+        "example/faces": "up_to_date",
+        "example/speech_to_text": "up_to_date",
+    }
+    assert status["in_sync"] is False
+    mxl(project, "status", *sample, "--assert-in-sync", env=bumped, code=1)
+    mxl(project, "status", *sample, "--assert-in-sync", env=BUMPED)
+    missing = mxl(project, "lineage", "example/crop", "--id", "sample_uid=nope").stdout
+    assert "has no live row of sample_uid=nope" in missing
+    for bad in (["lineage", "example/crop"], ["explain", "example/crop", "--id", "sample_uid"]):
+        failed = mxl(project, *bad, code=2)
+        assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
 from typing import Annotated, Any
 
@@ -11,21 +10,21 @@ import narwhals as nw
 import pyarrow as pa
 import typer
 
+from metaxy_lake import config
 from metaxy_lake.catalog import Commit
-from metaxy_lake.cli.context import cli
+from metaxy_lake.cli.context import Cli, cli
+from metaxy_lake.cli.render_lineage import ids_text
+from metaxy_lake.cli.samples import IdOption, flat, parse_ids
 from metaxy_lake.errors import InvalidFilterError
 from metaxy_lake.filters import parse_filter
 from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.increment import Increment
-from metaxy_lake.schema import CHANGED_FIELDS, STORE
+from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, WRITE_ID
 from metaxy_lake.store import LakeStore
-from metaxy_lake.store.maintenance import DEFAULT_RETENTION
 
 app = typer.Typer()
 
 FeatureArg = Annotated[str, typer.Argument(help="Feature key, e.g. example/crop.")]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms])\s*$")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 def plain(value: Any) -> Any:
@@ -110,16 +109,32 @@ def status(
     assert_in_sync: Annotated[
         bool, typer.Option(help="Exit 1 when any feature has work to do (for CI gates).")
     ] = False,
+    sample: IdOption = None,
 ) -> None:
-    """Per feature: live, new, stale, orphaned (cost preview)."""
+    """Per feature: live, new, stale, orphaned; --id: one sample."""
     run = cli(ctx)
-    chosen = run.features(features)
-    rows = [feature_status(run.store, f) for f in run.out.progress(chosen, "resolving")]
-    in_sync = not any(r["new"] or r["stale"] or r["orphaned"] for r in rows)
-    run.out.records("features", rows, title=f"status of {run.store.root}")
+    ids = parse_ids(sample)
+    if ids is not None:
+        in_sync = sample_status(run, ids, features)
+    else:
+        chosen = run.features(features)
+        rows = [feature_status(run.store, f) for f in run.out.progress(chosen, "resolving")]
+        in_sync = not any(r["new"] or r["stale"] or r["orphaned"] for r in rows)
+        run.out.records("features", rows, title=f"status of {run.store.root}")
     run.out.value("in_sync", in_sync, "in sync")
     if assert_in_sync and not in_sync:
         raise typer.Exit(1)
+
+
+def sample_status(run: Cli, ids: dict[str, str], features: list[str] | None) -> bool:
+    """Show where one sample stands in each feature; whether it is in sync everywhere."""
+    keys = {str(f.key) for f in run.features(features)}
+    with run.out.working("resolving"):
+        table = run.store.sample_status(ids, graph=run.graph).to_arrow()
+    rows = [flat(r) for r in plain_rows(table) if r["feature"] in keys]
+    shown = ["feature", "status", CHANGED_FIELDS, CREATED_AT, WRITE_ID, STORE]
+    run.out.records("samples", rows, title=f"where {ids_text(ids)} stands", columns=shown)
+    return not any(r["status"] in ("new", "stale", "orphaned") for r in rows)
 
 
 def _plan_samples(inc: Increment, ids: list[str], limit: int) -> list[dict[str, Any]]:
@@ -245,15 +260,15 @@ def compact(ctx: typer.Context, feature: FeatureArg) -> None:
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` as a timedelta.
+    """A duration option (``7d``, ``12h``...) as a timedelta.
 
     Raises:
-        typer.BadParameter: The text is not a number and one of those units.
+        typer.BadParameter: The text is not a duration.
     """
-    found = _DURATION.match(text)
-    if found is None:
-        raise typer.BadParameter(f"{text!r} is not a duration such as 7d, 12h, 30m or 45s")
-    return dt.timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    try:
+        return config.parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()
@@ -261,10 +276,12 @@ def expire(
     ctx: typer.Context,
     feature: FeatureArg,
     older_than: Annotated[
-        str, typer.Option(help="Keep versions newer than this (7d, 12h, 30m...).")
-    ] = f"{DEFAULT_RETENTION.days}d",
+        str | None,
+        typer.Option(help="Keep versions newer than this (7d, 12h...; the store's retention)."),
+    ] = None,
 ) -> None:
-    """Remove table versions older than --older-than (7 d)."""
+    """Remove versions older than --older-than (store retention)."""
     run = cli(ctx)
-    removed = run.store.expire(run.feature(feature).key, parse_duration(older_than))
+    keep = parse_duration(older_than) if older_than is not None else None
+    removed = run.store.expire(run.feature(feature).key, keep)
     run.out.value("removed", removed)
