@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,21 @@ def test_dev_prod_fallback_with_prod_on_s3(tmp_path: Path, s3_server: S3Server) 
     assert out[0].startswith(f"prod (s3://{s3_server.bucket}/dev-prod-example/")
     assert out[-1] == "prod: table versions unchanged: True; nothing to do in prod: True"
     assert not (tmp_path / "prod").exists()
+
+
+def test_audit_traces_round_one_and_explains_round_three(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "audit" / "run.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    readme = (EXAMPLES / "audit" / "README.md").read_text()
+    varying = re.compile(r"\d\d:\d\d:\d\d[.\d]*|\b[0-9a-f]{8,16}\b|\d{4}-\d\d-\d\dT")
+    for line in out.splitlines():  # as the README shows it, but for times, ids and hashes
+        shape = varying.sub("<v>", line)
+        assert any(varying.sub("<v>", r) == shape for r in readme.splitlines()), line
+    assert "depth 2  example/video" in out and "provenance audio=a-video_0001" in out
+    assert "example/crop.audio: upstream_data of example/video.audio, a-v2 -> a-v3" in out
+    assert "example/speech_to_text  stale ['transcript']" in out
