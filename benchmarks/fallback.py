@@ -61,23 +61,13 @@ def measure(fmt: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mxl-bench-fallback-") as tmp:
         case = ["--format", fmt, "--n", str(n), "--phase", phase, "--root", tmp]
         harness.child(__file__, ["seed", *case])
-        single, chain = [], []
-        for _ in range(rounds):
-            single.append(harness.child(__file__, ["single", *case]))
-            chain.append(harness.child(__file__, ["chain", *case]))
-    single_s = harness.median_of(single, "seconds")
-    chain_s = harness.median_of(chain, "seconds")
+        chain, single = harness.alternate(__file__, case, ("chain", "single"), rounds)
     return {
         "format": fmt,
         "n": n,
         "phase": phase,
-        "single_s": single_s,
-        "chain_s": chain_s,
-        "ratio": chain_s / single_s,
-        "single_peak_rss": max(r["peak_rss"] for r in single),
-        "chain_peak_rss": max(r["peak_rss"] for r in chain),
+        **harness.compared(chain, single, ("chain", "single")),
         "stale": chain[0]["digest"]["stale"][0],
-        "same_rows": all(r["digest"] == single[0]["digest"] for r in single + chain),
         "rounds": rounds,
     }
 

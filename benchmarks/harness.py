@@ -58,6 +58,33 @@ def median_of(runs: Sequence[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
 
 
+def alternate(
+    script: str, case: Sequence[str], sides: tuple[str, str], rounds: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run the children of both ``sides`` in turn, ``rounds`` times each: their reports."""
+    first: list[dict[str, Any]] = []
+    second: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        first.append(child(script, [sides[0], *case]))
+        second.append(child(script, [sides[1], *case]))
+    return first, second
+
+
+def compared(
+    ours: Sequence[dict[str, Any]], base: Sequence[dict[str, Any]], names: tuple[str, str]
+) -> dict[str, Any]:
+    """Medians, the ratio, peak RSS of each side, and whether all found the same rows."""
+    ours_s, base_s = median_of(ours, "seconds"), median_of(base, "seconds")
+    return {
+        f"{names[0]}_s": ours_s,
+        f"{names[1]}_s": base_s,
+        "ratio": ours_s / base_s,
+        f"{names[0]}_peak_rss": max(r["peak_rss"] for r in ours),
+        f"{names[1]}_peak_rss": max(r["peak_rss"] for r in base),
+        "same_rows": all(r["digest"] == base[0]["digest"] for r in [*ours, *base]),
+    }
+
+
 def gib(n: float) -> str:
     """Bytes as GiB text."""
     return f"{n / 2**30:.2f}"

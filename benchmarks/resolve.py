@@ -64,26 +64,15 @@ def measure(fmt: str, graph: str, n: int, phase: str, rounds: int) -> dict[str, 
         started = time.perf_counter()
         harness.child(__file__, ["seed", *case])
         seeded = time.perf_counter() - started
-        ours, floor = [], []
-        for _ in range(rounds):
-            ours.append(harness.child(__file__, ["ours", *case]))
-            floor.append(harness.child(__file__, ["floor", *case]))
-    same = all(r["digest"] == floor[0]["digest"] for r in ours + floor)
-    ours_s = harness.median_of(ours, "seconds")
-    floor_s = harness.median_of(floor, "seconds")
+        ours, floor = harness.alternate(__file__, case, ("ours", "floor"), rounds)
     return {
         "format": fmt,
         "graph": graph,
         "n": n,
         "phase": phase,
-        "ours_s": ours_s,
-        "floor_s": floor_s,
-        "ratio": ours_s / floor_s,
-        "ours_peak_rss": max(r["peak_rss"] for r in ours),
-        "floor_peak_rss": max(r["peak_rss"] for r in floor),
+        **harness.compared(ours, floor, ("ours", "floor")),
         "new": ours[0]["digest"]["new"][0],
         "stale": ours[0]["digest"]["stale"][0],
-        "same_rows": same,
         "seed_s": seeded,
         "rounds": rounds,
     }
