@@ -144,7 +144,20 @@ def _upstream_relation(
         for (_, f), alias in values.items()
     ]
     columns.append(f"{ident(DATA_VERSION)} AS {ident(f'_mxl_d{index}_dv')}")
+    if dep.optional:  # tells a missing row (its values are '') from a null value (an error)
+        columns.append(f"true AS {_present(index)}")
     return renamed.project(", ".join(columns)), values
+
+
+def _present(index: int) -> str:
+    return f"_mxl_d{index}_p"
+
+
+def _or_empty(source: UpstreamInput, index: int, column: str) -> str:
+    """An upstream column, or ``''`` where an optional dep has no row for the sample."""
+    if not source.dep.optional:
+        return ident(column)
+    return f"CASE WHEN {_present(index)} THEN {ident(column)} ELSE '' END"
 
 
 @dataclass(frozen=True)
@@ -184,19 +197,30 @@ def expected_from_upstream(
     """What a non-root feature should hold: provenance from its deps' live rows."""
     joined: Relation | None = None
     values: dict[tuple[FeatureKey, FieldKey], str] = {}
-    for index, source in enumerate(upstream):
+    value_sql: dict[tuple[FeatureKey, FieldKey], str] = {}
+    every_optional = all(source.dep.optional for source in upstream)
+    # required deps inner-joined first, then optional ones left-joined (full outer, the
+    # id columns merged, when every dep is optional)
+    order = sorted(range(len(upstream)), key=lambda i: upstream[i].dep.optional)
+    for index in order:
+        source = upstream[index]
         rel, dep_values = _upstream_relation(index, source, definition, shard, global_filters)
         values.update(dep_values)
-        joined = rel if joined is None else joined.join(rel, list(definition.id_columns))
+        value_sql.update({k: _or_empty(source, index, a) for k, a in dep_values.items()})
+        how = "outer" if every_optional else "left" if source.dep.optional else "inner"
+        joined = rel if joined is None else joined.join(rel, list(definition.id_columns), how=how)
     assert joined is not None, "a non-root feature has dependencies"
 
     fields = sorted(definition.fields, key=lambda f: str(f.key))
     aliases = {str(f.key): f"_mxl_fp{i}" for i, f in enumerate(fields)}
     versions = [f"_mxl_d{i}_dv" for i in range(len(upstream))]
     inner = [ident(c) for c in definition.id_columns] + [ident(c) for c in _carried(definition)]
-    inner += versions
     inner += [
-        f"{field_provenance(definition, f, lambda k, fk: ident(values[(k, fk)]), settings)} "
+        f"{_or_empty(source, i, v)} AS {v}"
+        for i, (source, v) in enumerate(zip(upstream, versions, strict=True))
+    ]
+    inner += [
+        f"{field_provenance(definition, f, lambda k, fk: value_sql[(k, fk)], settings)} "
         f"AS {aliases[str(f.key)]}"
         for f in fields
     ]

@@ -41,6 +41,7 @@ class ResolvedDep:
     key: FeatureKey
     id_columns: Mapping[str, str]
     columns: Mapping[str, str]
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,9 @@ def _resolve_dep(
                 f"feature {key}: select of {upstream.key} names unknown columns {unknown}"
             )
         user = {c: n for c, n in user.items() if n in dep.select}
-    return ResolvedDep(key=upstream.key, id_columns=ids, columns={**ids, **user})
+    return ResolvedDep(
+        key=upstream.key, id_columns=ids, columns={**ids, **user}, optional=dep.optional
+    )
 
 
 def _resolve_field(

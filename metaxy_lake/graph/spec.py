@@ -92,11 +92,15 @@ class FeatureDep:
         select: Upstream user columns to carry into the increment, named after
             ``rename``; ``None`` carries all of them.
         rename: Upstream column renames (user or id columns), applied before ``select``.
+        optional: A sample without a live row of this dep is still computed: required
+            deps are inner-joined, optional ones left-joined (full outer when every dep
+            is optional), and a missing upstream value hashes as the empty string.
     """
 
     feature: FeatureRef
     select: Sequence[str] | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ NO_ROW = "no_row"
 CODE_VERSION = "code_version"
 UPSTREAM_DATA = "upstream_data"
 UPSTREAM_DELETED = "upstream_deleted"
+UPSTREAM_NEW = "upstream_new"
 PREDICATE = "predicate"
 
 CAUSE_SCHEMA = pa.schema(
@@ -89,10 +90,13 @@ class State:
     Attributes:
         code: Field key → code version it was (or is to be) computed with; None: unknown.
         parents: Upstream feature → the upstream row used (None: there is none).
+        recorded: The row's ``metaxy_upstream``.
     """
 
     code: Mapping[str, str] | None
     parents: Mapping[FeatureKey, Mapping[str, Any] | None]
+    recorded: Mapping[str, str]
+    """Upstream feature key → the data version used (``''``: an optional dep had no row)."""
 
 
 @dataclass(frozen=True)
@@ -127,15 +131,24 @@ def field_causes(
     for up_key, up_field in field.deps:
         before, now = old.parents.get(up_key), new.parents.get(up_key)
         stored, expected = _data_version(before, str(up_field)), _data_version(now, str(up_field))
-        if now is None or (before is not None and stored == expected):
-            continue  # unchanged; or no upstream row now, and the sample is orphaned
+        then_empty = old.recorded.get(str(up_key)) == ""
+        now_empty = new.recorded.get(str(up_key)) == ""
+        upstream: dict[str, Any] = {
+            "upstream_feature": str(up_key),
+            "upstream_field": str(up_field),
+        }
+        if now_empty:  # an optional dep without a row now: deleted since, or never had one
+            if not then_empty:
+                causes.append(Cause(**here, cause=UPSTREAM_DELETED, **upstream, stored=stored))
+            continue
+        if now is None or (not then_empty and before is not None and stored == expected):
+            continue  # unchanged, or its row cannot be found
         causes.append(
             Cause(
                 **here,
-                cause=UPSTREAM_DATA,
-                upstream_feature=str(up_key),
-                upstream_field=str(up_field),
-                stored=stored,
+                cause=UPSTREAM_NEW if then_empty else UPSTREAM_DATA,
+                **upstream,
+                stored="" if then_empty else stored,
                 expected=expected,
                 upstream_write_id=now[WRITE_ID],
                 upstream_created_at=now[CREATED_AT],
@@ -146,6 +159,10 @@ def field_causes(
     if not causes:  # nothing else differs: the code it was computed with, by elimination
         causes.append(Cause(**here, cause=CODE_VERSION, stored=old_code, expected=new_code))
     return causes, changes
+
+
+def _recorded(row: Mapping[str, Any]) -> dict[str, str]:
+    return dict(row[UPSTREAM] or [])
 
 
 def _ids(definition: FeatureDefinition, row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -202,8 +219,12 @@ class Explainer:
             old_parents, new_parents = (
                 self.parents(definition, [row], live=False)[0] for row in (change.old, change.new)
             )
-            old = State(self.code_of(definition.key, change.old), old_parents)
-            new = State(self.code_of(definition.key, change.new), new_parents)
+            old = State(
+                self.code_of(definition.key, change.old), old_parents, _recorded(change.old)
+            )
+            new = State(
+                self.code_of(definition.key, change.new), new_parents, _recorded(change.new)
+            )
             here = {**base, "feature": str(definition.key), "depth": base["depth"] + 1}
             causes, deeper = field_causes(here, field, old, new)
             out += causes + self.upstream_changes(here, deeper)
@@ -233,8 +254,8 @@ def _stale(
         }
         if _ids(definition, row) in matched:
             out.append(Cause(**base, field=None, cause=PREDICATE))
-        old = State(x.code_of(definition.key, old_row), old_parents)
-        new = State(code, new_parents)
+        old = State(x.code_of(definition.key, old_row), old_parents, _recorded(old_row))
+        new = State(code, new_parents, _recorded(row))
         for field in definition.fields:
             if str(field.key) in (row[CHANGED_FIELDS] or []):
                 causes, changes = field_causes(base, field, old, new)
@@ -246,12 +267,16 @@ def _orphaned(
     x: Explainer, definition: FeatureDefinition, rows: Sequence[Mapping[str, Any]]
 ) -> list[Cause]:
     now = x.parents(definition, rows, live=True)
+    # the deps whose absence orphans a sample: the required ones (all, if none is)
+    needed = {d.key for d in definition.deps if not d.optional} or {
+        d.key for d in definition.deps
+    }
     out: list[Cause] = []
     for row, parents in zip(rows, now, strict=True):
         ids = {c: row[c] for c in definition.id_columns}
-        recorded = dict(row[UPSTREAM] or [])
+        recorded = _recorded(row)
         for key, parent in parents.items():
-            if parent is None:
+            if parent is None and key in needed:
                 out.append(
                     Cause(
                         ids,
