@@ -126,17 +126,16 @@ class StoreContext:
         latest = self.format.open(ref)
         commits = latest.history() if latest is not None else []
         created = latest.first_commit_at() if latest is not None else None
-        what = f"{self.label}: {definition.key}"
+        asked = as_of.isoformat() if isinstance(as_of, dt.datetime) else as_of
+        what = f"{self.label}: {definition.key} has no version as of {asked}"
         if created is not None and isinstance(as_of, dt.datetime) and as_of < created:
             return TimeTravelError(
-                f"{what} did not exist yet at {as_of.isoformat()} (first commit "
-                f"{created.isoformat()})"
+                f"{what}: the table did not exist yet (first commit {created.isoformat()})"
             )
         horizon = min((c.timestamp for c in commits), default=None)
         kept = f"from {horizon.isoformat()} on" if horizon else "no history"
-        asked = as_of.isoformat() if isinstance(as_of, dt.datetime) else as_of
         return TimeTravelError(
-            f"{what} has no version as of {asked}: its history is kept {kept} (the horizon; "
+            f"{what}: its history is kept {kept} (the horizon; "
             f"expire keeps {self.retention} by default); read a later time"
         )
 
