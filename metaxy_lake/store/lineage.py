@@ -135,10 +135,7 @@ def parent_row(
             and row[DATA_VERSION] == version
             and row[CREATED_AT] <= child[CREATED_AT]
             and all(row[c] == v for c, v in ids.items())
-            and (
-                best is None
-                or (row[CREATED_AT], row[WRITE_ID]) > (best[CREATED_AT], best[WRITE_ID])
-            )
+            and (best is None or _order(row) > _order(best))
         ):
             best = dict(row)
     return best
