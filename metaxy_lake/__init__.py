@@ -54,6 +54,7 @@ from metaxy_lake.graph import (
     FeatureSpec,
     FieldDep,
     FieldKey,
+    FieldsMapping,
     FieldSpec,
     set_default_hash_length,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "FieldDep",
     "FieldKey",
     "FieldSpec",
+    "FieldsMapping",
     "FilterExpr",
     "Filters",
     "FiltersByFeature",

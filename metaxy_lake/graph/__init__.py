@@ -7,6 +7,7 @@ layering test (tests/test_layering.py) keeps it so.
 from metaxy_lake.graph.definition import FeatureDefinition, ResolvedDep, ResolvedField
 from metaxy_lake.graph.feature import Feature
 from metaxy_lake.graph.feature_graph import FeatureGraph, set_default_hash_length
+from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
 from metaxy_lake.graph.spec import (
     DEFAULT_CODE_VERSION,
@@ -30,6 +31,7 @@ __all__ = [
     "FieldDep",
     "FieldKey",
     "FieldSpec",
+    "FieldsMapping",
     "ResolvedDep",
     "ResolvedField",
     "feature_key_of",

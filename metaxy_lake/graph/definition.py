@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from metaxy_lake.errors import (
     UnsupportedColumnTypeError,
 )
 from metaxy_lake.graph.columns import arrow_type
+from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
 from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
 from metaxy_lake.schema import SYSTEM_PREFIX, canonical_id_type, is_id_type
@@ -133,17 +134,41 @@ def _resolve_dep(
     )
 
 
+def _check_mapping(
+    key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition, fields: Sequence[FieldSpec]
+) -> None:
+    """A ``specific`` mapping names only this feature's fields and the upstream's."""
+    mapping = dep.fields_mapping
+    if mapping.kind != "specific":
+        return
+    declared = {f.field_key for f in fields}
+    available = {f.key for f in upstream.fields}
+    unknown = sorted(str(k) for k in mapping.mapping if k not in declared)
+    if unknown:
+        raise UnknownDependencyError(
+            f"feature {key}: the fields mapping of {upstream.key} names field(s) {unknown}, "
+            f"which {key} does not declare (it has {sorted(str(f) for f in declared)})"
+        )
+    missing = sorted({str(v) for vs in mapping.mapping.values() for v in vs if v not in available})
+    if missing:
+        raise UnknownDependencyError(
+            f"feature {key}: the fields mapping of {upstream.key} names field(s) {missing}, "
+            f"which {upstream.key} does not have (it has {sorted(str(f) for f in available)})"
+        )
+
+
 def _resolve_field(
     key: FeatureKey,
     spec: FieldSpec,
     deps: Mapping[FeatureKey, FeatureDefinition],
+    mappings: Mapping[FeatureKey, FieldsMapping],
 ) -> ResolvedField:
     fkey = spec.field_key
     pairs: list[tuple[FeatureKey, FieldKey]] = []
     if spec.deps is None:
         for up in deps.values():
-            same = [f.key for f in up.fields if f.key == fkey]
-            pairs += [(up.key, k) for k in same or [f.key for f in up.fields]]
+            taken = mappings[up.key].resolve(fkey, [f.key for f in up.fields])
+            pairs += [(up.key, k) for k in taken]
     else:
         for field_dep in spec.deps:
             up_key = feature_key_of(field_dep.feature)
@@ -191,6 +216,7 @@ def resolve_definition(
     user, id_types, required = _model_columns(key, feature_class, id_columns)
 
     deps: dict[FeatureKey, FeatureDefinition] = {}
+    mappings: dict[FeatureKey, FieldsMapping] = {}
     resolved_deps: list[ResolvedDep] = []
     for dep in spec.feature_deps:
         up_key = feature_key_of(dep.feature)
@@ -203,6 +229,8 @@ def resolve_definition(
         if up_key in deps:
             raise FeatureDefinitionError(f"feature {key}: dependency {up_key} listed twice")
         deps[up_key] = known[up_key]
+        mappings[up_key] = dep.fields_mapping
+        _check_mapping(key, dep, known[up_key], spec.field_specs)
         resolved_deps.append(_resolve_dep(key, dep, known[up_key], id_columns))
 
     sources: dict[str, FeatureKey] = {}
@@ -225,7 +253,7 @@ def resolve_definition(
         if fspec.field_key in seen:
             raise FeatureDefinitionError(f"feature {key}: field {fspec.field_key} declared twice")
         seen.add(fspec.field_key)
-        fields.append(_resolve_field(key, fspec, deps))
+        fields.append(_resolve_field(key, fspec, deps, mappings))
 
     return FeatureDefinition(
         key=key,

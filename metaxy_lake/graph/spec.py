@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
 from metaxy_lake.errors import FeatureDefinitionError
+from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey
 
 DEFAULT_CODE_VERSION = "__metaxy_initial__"
@@ -64,8 +65,8 @@ class FieldSpec:
     Args:
         key: The field key, e.g. ``"audio"``.
         code_version: Bump it when the field's algorithm changes.
-        deps: Explicit upstream fields; ``None`` uses the default mapping (the upstream
-            field with the same key, else all upstream fields).
+        deps: Explicit upstream fields; ``None`` uses each dep's ``fields_mapping`` (by
+            default the upstream field with the same key, else all upstream fields).
     """
 
     key: str | FieldKey
@@ -95,12 +96,16 @@ class FeatureDep:
         optional: A sample without a live row of this dep is still computed: required
             deps are inner-joined, optional ones left-joined (full outer when every dep
             is optional), and a missing upstream value hashes as the empty string.
+        fields_mapping: Which of this dep's fields each field depends on
+            (``FieldsMapping.default()`` when omitted); an explicit ``FieldSpec(deps=)``
+            replaces it for that field.
     """
 
     feature: FeatureRef
     select: Sequence[str] | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
     optional: bool = False
+    fields_mapping: FieldsMapping = field(default_factory=FieldsMapping.default)
 
 
 @dataclass(frozen=True)
