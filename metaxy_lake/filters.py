@@ -51,6 +51,21 @@ def parse_filter(text: str) -> nw.Expr:
         InvalidFilterError: The text does not parse, or uses a construct that is not
             allowed (the message names it).
     """
+    return _condition(_parse(text), text)
+
+
+def filter_columns(text: str) -> set[str]:
+    """The column names SQL-like filter text refers to (checked as ``parse_filter`` does).
+
+    Raises:
+        InvalidFilterError: As ``parse_filter``.
+    """
+    tree = _parse(text)
+    _condition(tree, text)
+    return {column.name for column in tree.find_all(exp.Column)}
+
+
+def _parse(text: str) -> exp.Expression:
     try:
         statements = sqlglot.parse(text, read="duckdb")
     except ParseError as exc:
@@ -60,7 +75,7 @@ def parse_filter(text: str) -> nw.Expr:
         raise InvalidFilterError(f"filter {text!r} does not parse{column}: {what}") from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Expression):
         raise InvalidFilterError(f"filter {text!r} must be one condition, not several statements")
-    return _condition(statements[0], text)
+    return statements[0]
 
 
 def _refuse(node: exp.Expression, text: str, what: str | None = None) -> InvalidFilterError:

@@ -124,10 +124,12 @@ def _upstream_relation(
     """Live, filtered rows of one dependency with the values the recipe needs extracted."""
     dep = source.dep
     live = latest(source.rows, list(dep.id_columns))
-    names = set(dep.columns.values())
-    projection = [f"{ident(s)} AS {ident(n)}" for s, n in dep.columns.items()]
+    # every column under its name after rename (filters may name one that is not carried)
+    renames = {**dep.renamed, **dep.columns}
+    names = set(renames.values())
+    projection = [f"{ident(s)} AS {ident(n)}" for s, n in renames.items() if s in live.columns]
     projection += [ident(c) for c in SYSTEM_COLUMNS]
-    projection += [ident(c) for c in live.columns if c not in dep.columns and c not in names]
+    projection += [ident(c) for c in live.columns if c not in renames and c not in names]
     renamed = live.project(", ".join(dict.fromkeys(projection)))
     renamed = narwhals_filter(renamed, [*source.filters, *global_filters])
     renamed = in_shard(renamed, definition.id_columns, shard)

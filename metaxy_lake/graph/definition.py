@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +15,7 @@ from metaxy_lake.errors import (
     UnknownDependencyError,
     UnsupportedColumnTypeError,
 )
+from metaxy_lake.filters import filter_columns, parse_filter
 from metaxy_lake.graph.columns import arrow_type
 from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
@@ -43,6 +44,10 @@ class ResolvedDep:
     id_columns: Mapping[str, str]
     columns: Mapping[str, str]
     optional: bool = False
+    filters: tuple[Any, ...] = ()
+    """The dep's filters as narwhals expressions, over its columns after ``rename``."""
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    """Every upstream id and user column → its name after ``rename`` (carried or not)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,13 @@ def _resolve_dep(
             f"but identity lineage needs exactly {sorted(id_columns)} (use rename=)"
         )
     user = {c: renamed[c] for c in upstream.user_columns}
+    for text in dep.filters:
+        unknown = sorted(filter_columns(text) - set(renamed.values()))
+        if unknown:
+            raise UnknownDependencyError(
+                f"feature {key}: filter {text!r} on {upstream.key} names unknown column(s) "
+                f"{unknown} (it has {sorted(renamed.values())}, after rename)"
+            )
     if dep.select is not None:
         unknown = sorted(set(dep.select) - set(user.values()))
         if unknown:
@@ -130,7 +142,12 @@ def _resolve_dep(
             )
         user = {c: n for c, n in user.items() if n in dep.select}
     return ResolvedDep(
-        key=upstream.key, id_columns=ids, columns={**ids, **user}, optional=dep.optional
+        key=upstream.key,
+        id_columns=ids,
+        columns={**ids, **user},
+        optional=dep.optional,
+        filters=tuple(parse_filter(text) for text in dep.filters),
+        renamed=renamed,
     )
 
 

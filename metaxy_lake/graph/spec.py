@@ -99,6 +99,9 @@ class FeatureDep:
         fields_mapping: Which of this dep's fields each field depends on
             (``FieldsMapping.default()`` when omitted); an explicit ``FieldSpec(deps=)``
             replaces it for that field.
+        filters: SQL-like conditions (``"status = 'ok' AND score > 0.5"``) on the dep's
+            live rows, after ``rename`` and before ``select``, inside the increment
+            query; checked when the feature is defined.
     """
 
     feature: FeatureRef
@@ -106,6 +109,7 @@ class FeatureDep:
     rename: Mapping[str, str] = field(default_factory=dict)
     optional: bool = False
     fields_mapping: FieldsMapping = field(default_factory=FieldsMapping.default)
+    filters: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -268,9 +268,7 @@ def _orphaned(
 ) -> list[Cause]:
     now = x.parents(definition, rows, live=True)
     # the deps whose absence orphans a sample: the required ones (all, if none is)
-    needed = {d.key for d in definition.deps if not d.optional} or {
-        d.key for d in definition.deps
-    }
+    needed = {d.key for d in definition.deps if not d.optional} or {d.key for d in definition.deps}
     out: list[Cause] = []
     for row, parents in zip(rows, now, strict=True):
         ids = {c: row[c] for c in definition.id_columns}

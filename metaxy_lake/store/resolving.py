@@ -96,7 +96,8 @@ def resolve_update(
                 id_types = upstream_id_types(dep, dep_tables, dep_def)
             dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
             rows = chain_rows(con, dep_tables, dep_def, dep_types)
-            upstream.append(engine.UpstreamInput(dep, rows, per_feature.get(dep.key, [])))
+            scope = [*dep.filters, *per_feature.get(dep.key, [])]
+            upstream.append(engine.UpstreamInput(dep, rows, scope))
     request = engine.IncrementRequest(
         definition=definition,
         settings=settings,
