@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-OPTIONAL = ("pyiceberg", "lance", "ray", "s3fs", "pandas")
+OPTIONAL = ("pyiceberg", "lance", "ray", "s3fs", "pandas", "polars_hash")
 
 
 def loaded_after(code: str) -> set[str]:

@@ -14,6 +14,7 @@ import polars as pl
 from metaxy_lake.graph.feature import Feature
 from metaxy_lake.graph.feature_graph import FeatureGraph
 from metaxy_lake.graph.spec import DEFAULT_CODE_VERSION, FeatureSpec, FieldDep, FieldSpec
+from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH
 from metaxy_lake.increment import Increment
 from metaxy_lake.schema import CHANGED_FIELDS, PROVENANCE_BY_FIELD
 from metaxy_lake.store import LakeStore
@@ -36,15 +37,18 @@ class ScenarioFeatures:
 
 
 def build_features(
-    crop_audio_version: str = DEFAULT_CODE_VERSION, video_audio_version: str = "1"
+    crop_audio_version: str = DEFAULT_CODE_VERSION,
+    video_audio_version: str = "1",
+    hash_length: int = DEFAULT_HASH_LENGTH,
 ) -> ScenarioFeatures:
     """Define the scenario's features in a fresh graph.
 
     Args:
         crop_audio_version: Code version of Crop's ``audio`` field (bump it for phase 1).
         video_audio_version: Code version of Video's ``audio`` field (a root field).
+        hash_length: The graph's hash length.
     """
-    graph = FeatureGraph()
+    graph = FeatureGraph(hash_length)
     with graph.use():
 
         class Video(

@@ -1,14 +1,30 @@
 """Record hash algorithms as DuckDB SQL (DESIGN section 3).
 
-DuckDB's own ``hash()`` changes between versions and is never used for stored hashes.
+``md5`` and ``sha256`` are DuckDB's own (lower-case hex). ``xxhash32`` and ``xxhash64``
+(seed 0, written as an unsigned decimal number, Metaxy's defaults) are vectorised
+functions over Arrow batches computed by polars-hash, whose output equals the ``xxhash``
+package's; every session registers them (``register_hash_functions``), and polars-hash
+is imported at their first call only. DuckDB's own ``hash()`` changes between versions
+and is never used for stored hashes.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from duckdb import func
+
 from metaxy_lake.errors import UnknownHashAlgorithmError
 
-HASH_ALGORITHMS: dict[str, str] = {"md5": "md5", "sha256": "sha256"}
-"""Algorithm name → DuckDB function returning lower-case hex."""
+HASH_ALGORITHMS: dict[str, str] = {
+    "md5": "md5",
+    "sha256": "sha256",
+    "xxhash32": "mxl_xxhash32",
+    "xxhash64": "mxl_xxhash64",
+}
+"""Algorithm name → DuckDB function returning its text."""
 
 
 def check_algorithm(name: str) -> str:
@@ -21,5 +37,35 @@ def check_algorithm(name: str) -> str:
 
 
 def hash_sql(expr: str, algorithm: str, length: int) -> str:
-    """SQL computing the truncated hex hash of a VARCHAR expression."""
+    """SQL computing the truncated hash text of a VARCHAR expression."""
     return f"left({HASH_ALGORITHMS[algorithm]}({expr}), {length})"
+
+
+def _xxhash(bits: int) -> Any:
+    def digest(values: pa.Array) -> pa.Array:
+        import polars as pl
+        import polars_hash as plh
+
+        column = pl.from_arrow(
+            pa.chunked_array([values]) if isinstance(values, pa.Array) else values
+        )
+        hashed = pl.DataFrame({"v": column}).select(
+            getattr(plh.col("v").nchash, f"xxhash{bits}")().cast(pl.String)
+        )
+        return hashed.to_series().to_arrow().cast(pa.string())
+
+    return digest
+
+
+def register_hash_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the xxhash functions in a DuckDB database (its cursors see them too)."""
+    for bits in (32, 64):
+        con.create_function(
+            HASH_ALGORITHMS[f"xxhash{bits}"],
+            _xxhash(bits),
+            ["VARCHAR"],
+            "VARCHAR",
+            type=func.ARROW,
+            null_handling=func.SPECIAL,
+            side_effects=False,
+        )

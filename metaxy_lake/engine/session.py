@@ -15,6 +15,7 @@ import threading
 import duckdb
 
 from metaxy_lake.engine.filesystems import Localize, local, register_filesystem
+from metaxy_lake.engine.hashing import register_hash_functions
 from metaxy_lake.storage import StorageConfig
 
 _shared: list[EngineSession] = []
@@ -40,6 +41,7 @@ class EngineSession:
     def __init__(self) -> None:
         con = duckdb.connect()
         con.execute("SET parquet_metadata_cache = true")
+        register_hash_functions(con)
         self._connection = _configure(con)
         self._localizers: dict[str, Localize] = {}
         self._lock = threading.Lock()
