@@ -77,6 +77,42 @@ class FieldModel:
 
 
 @dataclass
+class MappingModel:
+    """A dep's fields mapping: ``default`` (with suffix matching and exclusions),
+    ``specific`` (field -> upstream fields), ``all`` or ``none`` (DESIGN section 1)."""
+
+    kind: str = "default"
+    match_suffix: bool = False
+    exclude: list[str] = field(default_factory=list)
+    specific: dict[str, list[str]] = field(default_factory=dict)
+
+    def take(self, key: str, upstream: list[str]) -> list[str]:
+        if self.kind == "all":
+            return list(upstream)
+        if self.kind == "none":
+            return []
+        if self.kind == "specific":
+            return [u for u in upstream if u in self.specific.get(key, [])]
+        kept = [u for u in upstream if u not in self.exclude]
+        parts = key.split("/")
+        same = [
+            u
+            for u in kept
+            if u == key or (self.match_suffix and u.split("/")[-len(parts) :] == parts)
+        ]
+        return same or kept
+
+    def build(self) -> mxl.FieldsMapping:
+        if self.kind == "default":
+            return mxl.FieldsMapping.default(
+                match_suffix=self.match_suffix, exclude_fields=self.exclude
+            )
+        if self.kind == "specific":
+            return mxl.FieldsMapping.specific(self.specific)
+        return getattr(mxl.FieldsMapping, self.kind)()
+
+
+@dataclass
 class FeatureModel:
     index: int
     key: str
@@ -84,6 +120,14 @@ class FeatureModel:
     dep_styles: list[str]
     fields: list[FieldModel]
     fields_omitted: bool
+    optional: list[bool] = field(default_factory=list)
+    mappings: list[MappingModel] = field(default_factory=list)
+
+    def is_optional(self, j: int) -> bool:
+        return bool(self.optional) and self.optional[self.deps.index(j)]
+
+    def mapping(self, j: int) -> MappingModel:
+        return self.mappings[self.deps.index(j)] if self.mappings else MappingModel()
 
     @property
     def is_root(self) -> bool:
@@ -109,6 +153,19 @@ class GraphModel:
         if len(self.id_columns) == 1:
             return [(f"s{k}",) for k in range(MAX_SAMPLES)]
         return [(f"s{k}", b) for k in range(MAX_SAMPLES // 2) for b in ("x", "y")]
+
+
+@st.composite
+def mapping_models(draw: st.DrawFn, names: list[str], upstream: list[str]) -> MappingModel:
+    kind = draw(st.sampled_from(["default", "default", "default", "specific", "all", "none"]))
+    if kind == "specific":
+        chosen = draw(st.lists(st.sampled_from(names), unique=True))
+        pick = st.lists(st.sampled_from(upstream), unique=True)
+        return MappingModel(kind, specific={n: draw(pick) for n in chosen})
+    if kind == "default":
+        exclude = draw(st.lists(st.sampled_from(upstream), max_size=2, unique=True))
+        return MappingModel(kind, draw(st.booleans()), exclude)
+    return MappingModel(kind)
 
 
 @st.composite
@@ -151,7 +208,9 @@ def graph_models(draw: st.DrawFn) -> GraphModel:
                     )
                     fdeps.append((j, sel))
             fields.append(FieldModel(name, cv, fdeps, draw(st.booleans()), draw(st.booleans())))
-        features.append(FeatureModel(i, keys[i], deps, styles, fields, omitted))
+        optional = [draw(st.sampled_from([False, False, False, True])) for _ in deps]
+        mappings = [draw(mapping_models(names, features[j].field_keys)) for j in deps]
+        features.append(FeatureModel(i, keys[i], deps, styles, fields, omitted, optional, mappings))
     return GraphModel(
         id_columns=draw(st.sampled_from(ID_LAYOUTS), label="id_columns"),
         hash_length=draw(st.integers(8, 64), label="hash_length"),
@@ -203,6 +262,15 @@ def build_classes(gm: GraphModel) -> list[type[mxl.Feature]]:
             deps: list[Any] = []
             for j, style in zip(f.deps, f.dep_styles, strict=True):
                 ref = classes[j]
+                shaped = f.is_optional(j) or f.mapping(j) != MappingModel()
+                if shaped:  # a shape needs a FeatureDep
+                    dep = mxl.FeatureDep(
+                        ref if style == "class" else gm.features[j].key,
+                        optional=f.is_optional(j),
+                        fields_mapping=f.mapping(j).build(),
+                    )
+                    deps.append(dep)
+                    continue
                 deps.append(
                     {"class": ref, "key": gm.features[j].key, "dep": mxl.FeatureDep(ref)}[style]
                 )
@@ -275,8 +343,7 @@ class Model:
         if fm.deps is None:
             for j in f.deps:
                 up = self.gm.features[j]
-                same = [k for k in up.field_keys if k == fm.key]
-                pairs |= {(up.key, k) for k in same or up.field_keys}
+                pairs |= {(up.key, k) for k in f.mapping(j).take(fm.key, up.field_keys)}
         else:
             for j, sel in fm.deps:
                 up = self.gm.features[j]
@@ -290,17 +357,21 @@ class Model:
                 for ids, pbf in self.world[f.key].items()
             }
         ups = [self.gm.features[j].key for j in f.deps]
-        common = set.intersection(*(set(self.live[k]) for k in ups))
+        # required deps: samples all of them hold; every dep optional: any of them
+        required = [self.gm.features[j].key for j in f.deps if not f.is_optional(j)]
+        sets = [set(self.live[k]) for k in (required or ups)]
+        common = set.intersection(*sets) if required else set.union(*sets)
         out = {}
         for ids in common:
             pbf = {}
             for fm in f.fields:
                 parts = [fm.key, fm.code_version_text]
                 for up_key, up_field in self.upstream_fields(f, fm):
-                    parts += [f"{up_key}.{up_field}", self.live[up_key][ids].dvbf[up_field]]
+                    row = self.live[up_key].get(ids)  # absent: an optional dep, hashed as ''
+                    parts += [f"{up_key}.{up_field}", row.dvbf[up_field] if row else ""]
                 pbf[fm.key] = self.hash("|".join(parts))
             prov = self.combine(pbf)
-            upstream = {k: self.live[k][ids].dv for k in ups}
+            upstream = {k: row.dv if (row := self.live[k].get(ids)) else "" for k in ups}
             out[ids] = Row(pbf, prov, dict(pbf), prov, upstream)
         return out
 
@@ -356,7 +427,8 @@ def assert_carried(actual: dict[str, Any], f: FeatureModel, model: Model, ids: I
     for j in f.deps:
         up = model.gm.features[j]
         if up.user_column is not None:
-            want = model.live[up.key][ids].user
+            row = model.live[up.key].get(ids)  # none: an optional dep's columns are null
+            want = row.user if row else None
             assert actual[up.user_column] == want, f"{what}: carried {up.user_column}"
 
 
