@@ -66,3 +66,19 @@ def test_a_table_hashed_otherwise_and_an_unknown_algorithm_are_refused(tmp_path:
         mxl.LakeStore(tmp_path, hash_algorithm="xxhash64").resolve_update(f.crop)
     with pytest.raises(mxl.UnknownHashAlgorithmError, match="xxhash64"):
         mxl.LakeStore(tmp_path, hash_algorithm="xxhash128")
+
+
+def test_a_session_defines_the_xxhash_functions_only_for_stores_that_use_them(
+    tmp_path: Path,
+) -> None:
+    """Defining a Python function in DuckDB needs numpy: md5 stores never do it."""
+    import duckdb
+
+    session = mxl.EngineSession()
+    mxl.LakeStore(tmp_path / "md5", engine=session)
+    with pytest.raises(duckdb.CatalogException, match="mxl_xxhash64"):
+        session.connection.sql("SELECT mxl_xxhash64('a')").fetchall()
+    mxl.LakeStore(tmp_path / "xx", engine=session, hash_algorithm="xxhash64")
+    mxl.LakeStore(tmp_path / "xx2", engine=session, hash_algorithm="xxhash32")  # once
+    value = session.connection.sql("SELECT mxl_xxhash64('a|b')").fetchall()[0][0]
+    assert value == str(xxhash.xxh64_intdigest(b"a|b"))

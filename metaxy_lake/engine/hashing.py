@@ -3,9 +3,9 @@
 ``md5`` and ``sha256`` are DuckDB's own (lower-case hex). ``xxhash32`` and ``xxhash64``
 (seed 0, written as an unsigned decimal number, Metaxy's defaults) are vectorised
 functions over Arrow batches computed by polars-hash, whose output equals the ``xxhash``
-package's; every session registers them (``register_hash_functions``), and polars-hash
-is imported at their first call only. DuckDB's own ``hash()`` changes between versions
-and is never used for stored hashes.
+package's; a session defines them once a store uses them
+(``EngineSession.use_algorithm``), and polars-hash is imported at their first call only.
+DuckDB's own ``hash()`` changes between versions and is never used for stored hashes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ HASH_ALGORITHMS: dict[str, str] = {
     "xxhash64": "mxl_xxhash64",
 }
 """Algorithm name → DuckDB function returning its text."""
+
+PYTHON_FUNCTIONS = frozenset({"xxhash32", "xxhash64"})
+"""Algorithms whose function the session defines (``register_hash_functions``)."""
 
 
 def check_algorithm(name: str) -> str:

@@ -15,7 +15,7 @@ import threading
 import duckdb
 
 from metaxy_lake.engine.filesystems import Localize, local, register_filesystem
-from metaxy_lake.engine.hashing import register_hash_functions
+from metaxy_lake.engine.hashing import PYTHON_FUNCTIONS, register_hash_functions
 from metaxy_lake.storage import StorageConfig
 
 _shared: list[EngineSession] = []
@@ -41,9 +41,9 @@ class EngineSession:
     def __init__(self) -> None:
         con = duckdb.connect()
         con.execute("SET parquet_metadata_cache = true")
-        register_hash_functions(con)
         self._connection = _configure(con)
         self._localizers: dict[str, Localize] = {}
+        self._functions = False
         self._lock = threading.Lock()
 
     @classmethod
@@ -62,6 +62,17 @@ class EngineSession:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new connection for one operation: same filesystems, own temporary tables."""
         return _configure(self._connection.cursor())
+
+    def use_algorithm(self, algorithm: str) -> None:
+        """Define the SQL functions a record hash algorithm needs (xxhash), once.
+
+        md5 and sha256 are DuckDB's own; defining a Python function needs numpy, so a
+        session whose stores use neither xxhash defines nothing.
+        """
+        with self._lock:
+            if algorithm in PYTHON_FUNCTIONS and not self._functions:
+                register_hash_functions(self._connection)
+                self._functions = True
 
     def localizer(self, root: str, storage: StorageConfig) -> Localize:
         """Register a store's filesystem (once per identity); a rewrite of its file URIs."""

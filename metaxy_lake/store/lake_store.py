@@ -114,6 +114,7 @@ class LakeStore(Audits):
         self.hash_algorithm = check_algorithm(hash_algorithm)
         self.read_only = read_only
         self.engine = engine or EngineSession.shared()
+        self.engine.use_algorithm(self.hash_algorithm)
         self.name = name or self.root
         ctx = StoreContext(
             self.root,
