@@ -198,7 +198,6 @@ def expected_from_upstream(
 ) -> Expected:
     """What a non-root feature should hold: provenance from its deps' live rows."""
     joined: Relation | None = None
-    values: dict[tuple[FeatureKey, FieldKey], str] = {}
     value_sql: dict[tuple[FeatureKey, FieldKey], str] = {}
     every_optional = all(source.dep.optional for source in upstream)
     # required deps inner-joined first, then optional ones left-joined (full outer, the
@@ -207,7 +206,6 @@ def expected_from_upstream(
     for index in order:
         source = upstream[index]
         rel, dep_values = _upstream_relation(index, source, definition, shard, global_filters)
-        values.update(dep_values)
         value_sql.update({k: _or_empty(source, index, a) for k, a in dep_values.items()})
         how = "outer" if every_optional else "left" if source.dep.optional else "inner"
         joined = rel if joined is None else joined.join(rel, list(definition.id_columns), how=how)

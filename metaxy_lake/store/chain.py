@@ -55,7 +55,7 @@ def _earliest(pin: dt.datetime | None, as_of: AsOf | None) -> AsOf | None:
     return min(pin, as_of)
 
 
-def open_fallback(
+def open_in_chain(
     ctx: StoreContext,
     store: StoreContext,
     definition: FeatureDefinition,
@@ -109,13 +109,13 @@ def open_chain(
     # through a chain, a primary table created after as_of holds no rows then: the
     # fallbacks may (a store alone still says its table did not exist yet)
     if ctx.fallback:
-        primary = open_fallback(ctx, ctx, definition, settings, as_of)
+        primary = open_in_chain(ctx, ctx, definition, settings, as_of)
     else:
         primary = ctx.open(definition, settings, as_of)
     out = [ChainTable(ctx, primary)]
     for link in ctx.fallback:
         when = _earliest(link.pin, as_of)
-        out.append(ChainTable(link.ctx, open_fallback(ctx, link.ctx, definition, settings, when)))
+        out.append(ChainTable(link.ctx, open_in_chain(ctx, link.ctx, definition, settings, when)))
     return out
 
 

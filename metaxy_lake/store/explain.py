@@ -36,7 +36,7 @@ from metaxy_lake.schema import (
 from metaxy_lake.store import resolving
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
-from metaxy_lake.store.samples import SampleIds, sample_filter
+from metaxy_lake.store.samples import SampleIds, id_values, sample_filter
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.types import Filters, FiltersByFeature, filter_list
 
@@ -165,10 +165,6 @@ def _recorded(row: Mapping[str, Any]) -> dict[str, str]:
     return dict(row[UPSTREAM] or [])
 
 
-def _ids(definition: FeatureDefinition, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[c] for c in definition.id_columns)
-
-
 @dataclass
 class Explainer:
     """What one explanation reads: the store, the graph, the recorded snapshots."""
@@ -184,10 +180,19 @@ class Explainer:
         recorded = snapshot.features.get(str(key)) if snapshot else None
         return recorded.code_versions if recorded else None
 
-    def rows(self, definition: FeatureDefinition, ids: SampleIds, *, live: bool = False) -> Rows:
+    def rows(
+        self,
+        definition: FeatureDefinition,
+        ids: SampleIds,
+        *,
+        live: bool = False,
+        filters: Sequence[Any] = (),
+    ) -> Rows:
         """Rows of ``definition``'s samples ``ids``: every one, or the live ones."""
         settings = self.ctx.settings(self.graph)
-        return history_rows(self.ctx, self.con, definition, settings, ids, live=live)
+        return history_rows(
+            self.ctx, self.con, definition, settings, ids, live=live, filters=filters
+        )
 
     def parents(
         self, definition: FeatureDefinition, rows: Sequence[Mapping[str, Any]], *, live: bool
@@ -200,10 +205,10 @@ class Explainer:
         for dep in definition.deps if rows else ():
             up = self.graph.get(dep.key)
             found = self.rows(up, upstream_keys(dep, rows), live=live).rows
-            by_ids = {_ids(up, r): r for r in found} if live else {}
+            by_ids = {id_values(r, up.id_columns): r for r in found} if live else {}
             for parents, row in zip(out, rows, strict=True):
                 if live:
-                    parents[dep.key] = by_ids.get(tuple(row[n] for n in dep.id_columns.values()))
+                    parents[dep.key] = by_ids.get(id_values(row, list(dep.id_columns.values())))
                 else:
                     parents[dep.key] = parent_row(dep, found, row)
         return out
@@ -239,7 +244,7 @@ def _stale(
     matched: set[tuple[Any, ...]],
     recursive: bool,
 ) -> list[Cause]:
-    used = [stored[_ids(definition, r)] for r in rows]
+    used = [stored[id_values(r, definition.id_columns)] for r in rows]
     then = x.parents(definition, used, live=False)
     now = x.parents(definition, used, live=True)
     code = {str(f.key): f.code_version for f in definition.fields}
@@ -252,7 +257,7 @@ def _stale(
             "depth": 0,
             "status": "stale",
         }
-        if _ids(definition, row) in matched:
+        if id_values(row, definition.id_columns) in matched:
             out.append(Cause(**base, field=None, cause=PREDICATE))
         old = State(x.code_of(definition.key, old_row), old_parents, _recorded(old_row))
         new = State(code, new_parents, _recorded(row))
@@ -304,7 +309,7 @@ def explain(
     definition, graph = ctx.resolve(feature)
     x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx))
     start = x.rows(definition, ids, live=True)  # also checks and types the ids
-    stored = {_ids(definition, r): r for r in start.rows}
+    stored = {id_values(r, definition.id_columns): r for r in start.rows}
     increment = resolving.resolve_update(
         ctx,
         feature,
@@ -316,9 +321,8 @@ def explain(
     matched: set[tuple[Any, ...]] = set()
     if predicates:
         any_holds = nw.any_horizontal(*predicates, ignore_nulls=False)
-        settings = ctx.settings(graph)
-        hits = history_rows(ctx, x.con, definition, settings, ids, live=True, filters=[any_holds])
-        matched = {_ids(definition, r) for r in hits.rows}
+        hits = x.rows(definition, ids, live=True, filters=[any_holds])
+        matched = {id_values(r, definition.id_columns) for r in hits.rows}
     causes = [
         Cause({c: r[c] for c in definition.id_columns}, str(definition.key), 0, "new", None, NO_ROW)
         for r in increment.new.collect().to_arrow().to_pylist()

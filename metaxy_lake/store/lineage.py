@@ -37,7 +37,7 @@ from metaxy_lake.schema import (
 from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.reading import parse_as_of
-from metaxy_lake.store.samples import SampleIds, sample_filter, sample_keys
+from metaxy_lake.store.samples import SampleIds, id_values, sample_filter, sample_keys
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.types import AsOfLike
 
@@ -74,7 +74,7 @@ class Reached:
     @property
     def identity(self) -> tuple[object, ...]:
         """What makes the row one row: feature, store, write id and sample ids."""
-        ids = tuple(self.row[c] for c in self.definition.id_columns)
+        ids = id_values(self.row, self.definition.id_columns)
         return (self.definition.key, self.row.get(STORE), self.row[WRITE_ID], ids)
 
 
@@ -110,7 +110,7 @@ def history_rows(
 
 def upstream_keys(dep: ResolvedDep, children: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The upstream samples that ``children`` name through ``dep`` (its id columns)."""
-    seen = {tuple(child[name] for name in dep.id_columns.values()) for child in children}
+    seen = {id_values(child, list(dep.id_columns.values())) for child in children}
     return [dict(zip(dep.id_columns, ids, strict=True)) for ids in seen]
 
 

@@ -19,7 +19,7 @@ from metaxy_lake.errors import TimeTravelError, UndeclaredColumnError
 from metaxy_lake.formats import AsOf
 from metaxy_lake.graph import FeatureRef
 from metaxy_lake.schema import STORE
-from metaxy_lake.store.chain import chain_id_types, chain_rows, links, open_chain, open_fallback
+from metaxy_lake.store.chain import chain_id_types, chain_rows, links, open_chain, open_in_chain
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, filter_list
 
@@ -79,10 +79,7 @@ def history(ctx: StoreContext, feature: FeatureRef, limit: int | None = None) ->
     settings = ctx.settings(graph)
     out: list[Commit] = []
     for store, pin in links(ctx):
-        if store is ctx:
-            table = ctx.open(definition, settings)
-        else:
-            table = open_fallback(ctx, store, definition, settings, None)
+        table = open_in_chain(ctx, store, definition, settings, None)
         if table is None:
             continue
         commits = commits_from_history(table.history(None if pin else limit))

@@ -19,15 +19,11 @@ from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, TIMESTAMP, WRI
 from metaxy_lake.store import resolving
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.lineage import as_frame, history_rows, union_fields
-from metaxy_lake.store.samples import SampleIds, sample_filter, sample_records
+from metaxy_lake.store.samples import SampleIds, id_values, sample_filter, sample_records
 
 UP_TO_DATE = "up_to_date"
 ABSENT = "absent"
 """No live row, and nothing to compute from (no upstream row either)."""
-
-
-def _ids(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(row[c] for c in columns)
 
 
 def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.DataFrame[pa.Table]:
@@ -47,7 +43,7 @@ def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.
         asked = [{c: r[c] for c in columns} for r in given]
         live = history_rows(ctx, con, definition, ctx.settings(graph), asked, live=True)
         id_fields += [live.keys.schema.field(c) for c in columns]
-        rows = {_ids(r, columns): r for r in live.rows}
+        rows = {id_values(r, columns): r for r in live.rows}
         status: dict[tuple[Any, ...], tuple[str, list[str] | None]] = {}
         if not definition.is_root:
             increment = resolving.resolve_update(
@@ -55,9 +51,9 @@ def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.
             )
             for kind in ("new", "stale", "orphaned"):
                 for row in getattr(increment, kind).collect().to_arrow().to_pylist():
-                    status[_ids(row, columns)] = (kind, row.get(CHANGED_FIELDS))
+                    status[id_values(row, columns)] = (kind, row.get(CHANGED_FIELDS))
         for sample in live.keys.to_pylist():
-            found = _ids(sample, columns)
+            found = id_values(sample, columns)
             row = rows.get(found)
             kind, changed = status.get(found, (UP_TO_DATE if row else ABSENT, None))
             records.append(

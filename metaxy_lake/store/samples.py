@@ -47,6 +47,11 @@ def sample_records(ids: SampleIds, id_columns: Sequence[str]) -> list[dict[str, 
     return list(to_arrow(ids).to_pylist())
 
 
+def id_values(row: Mapping[str, Any], id_columns: Sequence[str]) -> tuple[Any, ...]:
+    """A row's id values, in the order of ``id_columns`` (a sample's key in a dict)."""
+    return tuple(row[c] for c in id_columns)
+
+
 def _typed(value: Any, kind: pa.DataType) -> Any:
     """A value given as text (the command line's) for an integer id, as an integer."""
     if pa.types.is_integer(kind) and isinstance(value, str) and value.lstrip("-").isdigit():
