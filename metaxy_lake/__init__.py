@@ -23,6 +23,7 @@ from metaxy_lake.errors import (
     InvalidFrameError,
     InvalidKeyError,
     InvalidShardError,
+    LineageError,
     MetaxyLakeError,
     MissingColumnError,
     MissingIdColumnError,
@@ -56,6 +57,7 @@ from metaxy_lake.graph import (
     FieldKey,
     FieldsMapping,
     FieldSpec,
+    LineageRelationship,
     set_default_hash_length,
 )
 from metaxy_lake.ids import use_clock
@@ -101,6 +103,8 @@ __all__ = [
     "InvalidKeyError",
     "InvalidShardError",
     "LakeStore",
+    "LineageError",
+    "LineageRelationship",
     "MetaxyLakeError",
     "MissingColumnError",
     "MissingIdColumnError",

@@ -44,6 +44,10 @@ class ColumnCollisionError(FeatureDefinitionError):
     """Upstream user columns collide across dependencies."""
 
 
+class LineageError(FeatureDefinitionError):
+    """A lineage relationship is incomplete, or the deps of a feature cannot be joined."""
+
+
 # --- lookup ------------------------------------------------------------------------------
 
 

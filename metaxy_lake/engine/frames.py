@@ -47,7 +47,8 @@ def _pair_items(table: pa.Table, column: str, fields: Sequence[str], key: object
             )
         unknown = sorted(set(names) - set(fields))
         if unknown:
-            raise ProvenanceKeysError(f"feature {key}: {column} names undeclared fields {unknown}")
+            what = "dependencies" if column == UPSTREAM else "fields"
+            raise ProvenanceKeysError(f"feature {key}: {column} names undeclared {what} {unknown}")
         values = ", ".join(f"CAST({ident(column)}.{ident(n)} AS VARCHAR)" for n in names)
         absent = f"{ident(column)} IS NULL"
         return pair_items(
@@ -99,8 +100,9 @@ def normalize_system_columns(
     key, fields = definition.key, definition.field_names
     selected: dict[str, list[str]] = {c: [ident(c)] for c in table.column_names}
     maps = [c for c in _MAP_COLUMNS if c in table.column_names]
+    deps = tuple(sorted(str(d.key) for d in definition.deps))
     for column in maps:
-        selected[column] = _pair_items(table, column, fields, key)
+        selected[column] = _pair_items(table, column, deps if column == UPSTREAM else fields, key)
     if PROVENANCE in table.column_names:
         selected[PROVENANCE] = [f"CAST({ident(PROVENANCE)} AS VARCHAR) AS {ident(PROVENANCE)}"]
     arrow = split(table, [c for c in maps if pa.types.is_map(table.schema.field(c).type)])

@@ -49,6 +49,7 @@ from metaxy_lake.schema import (
     UPSTREAM,
 )
 
+BAR = "|"
 _KIND = "_mxl_kind"
 _IN_EXPECTED = "_mxl_e"
 _IN_TARGET = "_mxl_t"
@@ -118,10 +119,15 @@ def _upstream_relation(
     index: int,
     source: UpstreamInput,
     definition: FeatureDefinition,
+    settings: HashSettings,
     shard: tuple[int, int] | None,
     global_filters: Sequence[Any],
 ) -> tuple[Relation, dict[tuple[FeatureKey, FieldKey], str]]:
-    """Live, filtered rows of one dependency with the values the recipe needs extracted."""
+    """Live, filtered rows of one dependency with the values the recipe needs extracted.
+
+    For an aggregation, one row per group: each value is the hash of the group's values
+    joined by ``|`` in upstream id order, and carried columns are lists in that order.
+    """
     dep = source.dep
     live = latest(source.rows, list(dep.id_columns))
     # every column under its name after rename (filters may name one that is not carried)
@@ -132,23 +138,36 @@ def _upstream_relation(
     projection += [ident(c) for c in live.columns if c not in renames and c not in names]
     renamed = live.project(", ".join(dict.fromkeys(projection)))
     renamed = narwhals_filter(renamed, [*source.filters, *global_filters])
-    renamed = in_shard(renamed, definition.id_columns, shard)
+    keys = definition.join_columns
+    renamed = in_shard(renamed, keys, shard)
 
     values: dict[tuple[FeatureKey, FieldKey], str] = {}
     for field in definition.fields:
         for up_key, up_field in field.deps:
             if up_key == dep.key and (up_key, up_field) not in values:
                 values[(up_key, up_field)] = f"_mxl_d{index}_v{len(values)}"
-    user = [n for s, n in dep.columns.items() if s not in dep.id_columns]
-    columns = [ident(c) for c in definition.id_columns] + [ident(c) for c in user]
-    columns += [
-        f"{map_value(DATA_VERSION_BY_FIELD, str(f))} AS {ident(alias)}"
-        for (_, f), alias in values.items()
-    ]
-    columns.append(f"{ident(DATA_VERSION)} AS {ident(f'_mxl_d{index}_dv')}")
+    user = [n for n in dep.columns.values() if n not in dep.keys]
+    extracted = {
+        alias: map_value(DATA_VERSION_BY_FIELD, str(f)) for (_, f), alias in values.items()
+    }
+    extracted[f"_mxl_d{index}_dv"] = ident(DATA_VERSION)
+    columns = [ident(c) for c in keys]
+    if dep.lineage == "aggregation":
+        order = idents(dep.id_columns.values())
+        columns += [f"list({ident(c)} ORDER BY {order}) AS {ident(c)}" for c in user]
+        columns += [
+            f"CASE WHEN count(*) = count({sql}) "
+            f"THEN {settings.hash(f'string_agg({sql}, {lit(BAR)} ORDER BY {order})')} END "
+            f"AS {ident(alias)}"
+            for alias, sql in extracted.items()
+        ]
+    else:
+        columns += [ident(c) for c in user]
+        columns += [f"{sql} AS {ident(alias)}" for alias, sql in extracted.items()]
     if dep.optional:  # tells a missing row (its values are '') from a null value (an error)
         columns.append(f"true AS {_present(index)}")
-    return renamed.project(", ".join(columns)), values
+    group = f" GROUP BY {idents(keys)}" if dep.lineage == "aggregation" else ""
+    return query(renamed, f"SELECT {', '.join(columns)} FROM {SRC}{group}"), values
 
 
 def _present(index: int) -> str:
@@ -205,16 +224,18 @@ def expected_from_upstream(
     order = sorted(range(len(upstream)), key=lambda i: upstream[i].dep.optional)
     for index in order:
         source = upstream[index]
-        rel, dep_values = _upstream_relation(index, source, definition, shard, global_filters)
+        rel, dep_values = _upstream_relation(
+            index, source, definition, settings, shard, global_filters
+        )
         value_sql.update({k: _or_empty(source, index, a) for k, a in dep_values.items()})
         how = "outer" if every_optional else "left" if source.dep.optional else "inner"
-        joined = rel if joined is None else joined.join(rel, list(definition.id_columns), how=how)
+        joined = rel if joined is None else joined.join(rel, list(definition.join_columns), how=how)
     assert joined is not None, "a non-root feature has dependencies"
 
     fields = sorted(definition.fields, key=lambda f: str(f.key))
     aliases = {str(f.key): f"_mxl_fp{i}" for i, f in enumerate(fields)}
     versions = [f"_mxl_d{i}_dv" for i in range(len(upstream))]
-    inner = [ident(c) for c in definition.id_columns] + [ident(c) for c in _carried(definition)]
+    inner = [ident(c) for c in definition.join_columns] + [ident(c) for c in _carried(definition)]
     inner += [
         f"{_or_empty(source, i, v)} AS {v}"
         for i, (source, v) in enumerate(zip(upstream, versions, strict=True))
@@ -264,6 +285,28 @@ def _changed_fields(field_values: dict[str, str]) -> str:
     return f"list_filter({listed}, lambda x: x IS NOT NULL)"
 
 
+def _parents(children: Relation, keys: Sequence[str], fields: Sequence[str]) -> Relation:
+    """An expansion's stored children, one row per parent, as ``compare`` reads a target.
+
+    A field's stored provenance is the one its children share, NULL (so, changed) when
+    they disagree; the sample provenance likewise. A parent is in scope when any child is,
+    and matches the staleness predicates when any child does.
+    """
+
+    def shared(sql: str) -> str:
+        return (
+            f"CASE WHEN count(DISTINCT {sql}) = 1 AND count({sql}) = count(*) THEN min({sql}) END"
+        )
+
+    by_field = string_map(fields, [shared(map_value(PROVENANCE_BY_FIELD, f)) for f in fields])
+    return query(
+        children,
+        f"SELECT {idents(keys)}, {shared(ident(PROVENANCE))} AS {_T_PROVENANCE}, "
+        f"{by_field} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, bool_or({_SCOPE}) AS {_SCOPE}, "
+        f"bool_or({_PREDICATE}) AS {_PREDICATE} FROM {SRC} GROUP BY {idents(keys)}",
+    )
+
+
 def resolve(con: duckdb.DuckDBPyConnection, request: IncrementRequest) -> IncrementRelations:
     """Compute the increment of ``request``; every relation in it must belong to ``con``.
 
@@ -300,16 +343,19 @@ def compare(
     stale even when its provenance is current.
     """
     definition, shard = request.definition, request.shard
-    ids = list(definition.id_columns)
-    live = in_shard(latest(request.target_rows, ids), ids, shard)
+    ids = list(definition.join_columns)
+    live = in_shard(latest(request.target_rows, definition.id_columns), ids, shard)
     scope = [*request.target_filters, *request.global_filters]
     scoped = narwhals_flag(live, scope, _SCOPE, every=True)
     flagged = narwhals_flag(scoped, request.staleness_predicates, _PREDICATE, every=False)
-    target = flagged.project(
-        f"{idents(ids)}, {ident(PROVENANCE)} AS {_T_PROVENANCE}, "
-        f"{ident(PROVENANCE_BY_FIELD)} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, "
-        f"{_SCOPE}, {_PREDICATE}"
-    )
+    if definition.expands:
+        target = _parents(flagged, ids, definition.field_names)
+    else:
+        target = flagged.project(
+            f"{idents(ids)}, {ident(PROVENANCE)} AS {_T_PROVENANCE}, "
+            f"{ident(PROVENANCE_BY_FIELD)} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, "
+            f"{_SCOPE}, {_PREDICATE}"
+        )
     joined = expected.rows.project(f"*, true AS {_IN_EXPECTED}").join(target, ids, how="outer")
     kind = (
         f"CASE WHEN {_IN_TARGET} IS NULL THEN 'new' "
@@ -346,10 +392,13 @@ def compare(
         orphan_rows = live.join(of_kind("orphaned", ids), ids, how="semi")
     else:
         orphan_rows = live.limit(0)
+    orphaned = materialize(con, orphan_rows, _ORPHANS_TABLE)
+    if definition.expands:  # the stored children of the orphaned parents
+        counts["orphaned"] = len(orphaned)
     return IncrementRelations(
         new=of_kind("new", columns),
         stale=of_kind("stale", [*columns, CHANGED_FIELDS]),
-        orphaned=materialize(con, orphan_rows, _ORPHANS_TABLE),
+        orphaned=orphaned,
         counts=counts,
     )
 

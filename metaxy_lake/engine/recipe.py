@@ -64,7 +64,7 @@ def field_provenance(
     message = lit(f"{MISSING_UPSTREAM}feature {definition.key} field {field.key} needs {needs}; ")
     return (
         f"CASE WHEN ({text}) IS NULL "
-        f"THEN error({message} || 'sample ' || {ids_text(definition.id_columns)}) "
+        f"THEN error({message} || 'sample ' || {ids_text(definition.join_columns)}) "
         f"ELSE {settings.hash(text)} END"
     )
 

@@ -9,6 +9,7 @@ from metaxy_lake.graph.feature import Feature
 from metaxy_lake.graph.feature_graph import FeatureGraph, set_default_hash_length
 from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.graph.relationship import LineageRelationship
 from metaxy_lake.graph.spec import (
     DEFAULT_CODE_VERSION,
     FeatureDep,
@@ -32,6 +33,7 @@ __all__ = [
     "FieldKey",
     "FieldSpec",
     "FieldsMapping",
+    "LineageRelationship",
     "ResolvedDep",
     "ResolvedField",
     "feature_key_of",

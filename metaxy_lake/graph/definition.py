@@ -12,6 +12,7 @@ from metaxy_lake.errors import (
     ColumnCollisionError,
     CycleError,
     FeatureDefinitionError,
+    LineageError,
     UnknownDependencyError,
     UnsupportedColumnTypeError,
 )
@@ -19,6 +20,7 @@ from metaxy_lake.filters import filter_columns, parse_filter
 from metaxy_lake.graph.columns import arrow_type
 from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.graph.relationship import Kind
 from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
 from metaxy_lake.schema import SYSTEM_PREFIX, canonical_id_type, is_id_type
 
@@ -34,15 +36,21 @@ class ResolvedField:
 
 @dataclass(frozen=True)
 class ResolvedDep:
-    """An upstream feature as the downstream feature sees it (identity lineage).
+    """An upstream feature as the downstream feature sees it.
 
-    ``columns`` maps each carried upstream column (user columns after ``select``, and the
-    id columns) from its stored name to its name in the increment.
+    ``columns`` maps each carried upstream column (the join keys, and user columns after
+    ``select``) from its stored name to its name in the increment; for an aggregation the
+    user columns are carried as lists of the group's values.
     """
 
     key: FeatureKey
     id_columns: Mapping[str, str]
+    """The upstream id columns → their names after ``rename``."""
     columns: Mapping[str, str]
+    keys: tuple[str, ...] = ()
+    """The columns (after ``rename``) the dep joins on: its id columns for identity,
+    ``on`` for expansion and aggregation."""
+    lineage: Kind = "identity"
     optional: bool = False
     filters: tuple[Any, ...] = ()
     """The dep's filters as narwhals expressions, over its columns after ``rename``."""
@@ -63,6 +71,9 @@ class FeatureDefinition:
     required_columns: frozenset[str]
     fields: tuple[ResolvedField, ...]
     deps: tuple[ResolvedDep, ...]
+    join_columns: tuple[str, ...] = ()
+    """What one expected row of an increment stands for: the id columns, or for an
+    expansion the parent's columns (``on``) that this feature stores."""
 
     @property
     def is_root(self) -> bool:
@@ -74,12 +85,17 @@ class FeatureDefinition:
         """Field keys as text, sorted bytewise (the order every record hash uses)."""
         return tuple(sorted(str(f.key) for f in self.fields))
 
+    @property
+    def expands(self) -> bool:
+        """Whether one expected row stands for many samples (an expansion dep)."""
+        return any(d.lineage == "expansion" for d in self.deps)
+
     def carried_columns(self) -> dict[str, FeatureKey]:
         """Upstream user columns the increment carries, by name, with their source."""
         out: dict[str, FeatureKey] = {}
         for dep in self.deps:
-            for stored, name in dep.columns.items():
-                if stored not in dep.id_columns:
+            for name in dep.columns.values():
+                if name not in dep.keys:
                     out[name] = dep.key
         return out
 
@@ -110,9 +126,7 @@ def _model_columns(
     return user, ids, frozenset(required)
 
 
-def _resolve_dep(
-    key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition, id_columns: tuple[str, ...]
-) -> ResolvedDep:
+def _resolve_dep(key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition) -> ResolvedDep:
     known = list(upstream.id_columns) + list(upstream.user_columns)
     for old in dep.rename:
         if old not in known:
@@ -121,12 +135,7 @@ def _resolve_dep(
             )
     renamed = {c: dep.rename.get(c, c) for c in known}
     ids = {c: renamed[c] for c in upstream.id_columns}
-    if set(ids.values()) != set(id_columns):
-        raise FeatureDefinitionError(
-            f"feature {key}: dependency {upstream.key} has id columns {sorted(ids.values())}, "
-            f"but identity lineage needs exactly {sorted(id_columns)} (use rename=)"
-        )
-    user = {c: renamed[c] for c in upstream.user_columns}
+    keys = _dep_keys(key, dep, upstream, renamed)
     for text in dep.filters:
         unknown = sorted(filter_columns(text) - set(renamed.values()))
         if unknown:
@@ -134,21 +143,87 @@ def _resolve_dep(
                 f"feature {key}: filter {text!r} on {upstream.key} names unknown column(s) "
                 f"{unknown} (it has {sorted(renamed.values())}, after rename)"
             )
+    user = {c: renamed[c] for c in upstream.user_columns if renamed[c] not in keys}
     if dep.select is not None:
-        unknown = sorted(set(dep.select) - set(user.values()))
+        unknown = sorted(set(dep.select) - set(user.values()) - set(keys))
         if unknown:
             raise UnknownDependencyError(
                 f"feature {key}: select of {upstream.key} names unknown columns {unknown}"
             )
         user = {c: n for c, n in user.items() if n in dep.select}
+    stored = {n: c for c, n in renamed.items()}
     return ResolvedDep(
         key=upstream.key,
         id_columns=ids,
-        columns={**ids, **user},
+        columns={**{stored[k]: k for k in keys}, **user},
+        keys=keys,
+        lineage=dep.lineage.kind,
         optional=dep.optional,
         filters=tuple(parse_filter(text) for text in dep.filters),
         renamed=renamed,
     )
+
+
+def _dep_keys(
+    key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition, renamed: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The columns (after rename) a dep joins on; ``on`` must name upstream columns."""
+    lineage = dep.lineage
+    ids = tuple(renamed[c] for c in upstream.id_columns)
+    if lineage.kind == "identity":
+        return ids
+    unknown = [c for c in lineage.on if c not in renamed.values()]
+    if unknown:
+        raise UnknownDependencyError(
+            f"feature {key}: {lineage.kind}(on={list(lineage.on)}) of {upstream.key} names "
+            f"column(s) {unknown} it lacks (it has {sorted(renamed.values())}, after rename)"
+        )
+    if lineage.kind == "expansion" and set(lineage.on) != set(ids):
+        raise LineageError(
+            f"feature {key}: expansion(on={list(lineage.on)}) of {upstream.key} must name "
+            f"its id columns {list(ids)} (after rename): they identify the parent"
+        )
+    return lineage.on
+
+
+def _join_columns(
+    key: FeatureKey,
+    deps: Sequence[ResolvedDep],
+    id_columns: tuple[str, ...],
+    user: Mapping[str, pa.DataType],
+) -> tuple[str, ...]:
+    """The columns every dep joins on, which one expected row of an increment stands for.
+
+    Raises:
+        LineageError: The deps join on different columns, or the columns are not the
+            feature's id columns (for an expansion, columns the feature stores).
+    """
+    if not deps:
+        return id_columns
+    keys = {frozenset(d.keys) for d in deps}
+    if len(keys) > 1:
+        listed = ", ".join(f"{d.key} ({d.lineage}) on {list(d.keys)}" for d in deps)
+        raise LineageError(
+            f"feature {key}: its deps must join on the same columns, but {listed}; "
+            "rename columns (rename=) or set the lineage (expansion/aggregation on=)"
+        )
+    expansion = next((d for d in deps if d.lineage == "expansion"), None)
+    if expansion is None:
+        if set(deps[0].keys) != set(id_columns):
+            dep = deps[0]
+            raise LineageError(
+                f"feature {key}: dependency {dep.key} ({dep.lineage}) joins on "
+                f"{sorted(dep.keys)}, but {key} has id columns {sorted(id_columns)}: "
+                "use rename=, or expansion/aggregation lineage with on="
+            )
+        return id_columns
+    missing = [c for c in expansion.keys if c not in id_columns and c not in user]
+    if missing:
+        raise LineageError(
+            f"feature {key}: expansion of {expansion.key} on {list(expansion.keys)} needs {key} "
+            f"to store {missing} (declare them as columns of {key}): each child names its parent"
+        )
+    return expansion.keys
 
 
 def _check_mapping(
@@ -248,14 +323,15 @@ def resolve_definition(
         deps[up_key] = known[up_key]
         mappings[up_key] = dep.fields_mapping
         _check_mapping(key, dep, known[up_key], spec.field_specs)
-        resolved_deps.append(_resolve_dep(key, dep, known[up_key], id_columns))
+        resolved_deps.append(_resolve_dep(key, dep, known[up_key]))
+    join_columns = _join_columns(key, resolved_deps, id_columns, user)
 
     sources: dict[str, FeatureKey] = {}
     for rdep in resolved_deps:
-        for stored, name in rdep.columns.items():
-            if stored in rdep.id_columns:
+        for name in rdep.columns.values():
+            if name in rdep.keys:
                 continue
-            if name in id_columns or name in sources:
+            if name in id_columns or name in join_columns or name in sources:
                 other = sources.get(name, key)
                 raise ColumnCollisionError(
                     f"feature {key}: upstream column {name!r} comes from both {other} and "
@@ -282,4 +358,5 @@ def resolve_definition(
         required_columns=required,
         fields=tuple(fields),
         deps=tuple(resolved_deps),
+        join_columns=join_columns,
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from metaxy_lake.errors import FeatureDefinitionError
 from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey
+from metaxy_lake.graph.relationship import LineageRelationship
 
 DEFAULT_CODE_VERSION = "__metaxy_initial__"
 """The code version of a field that does not set one (as in Metaxy)."""
@@ -86,7 +87,7 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class FeatureDep:
-    """A dependency on an upstream feature, with identity (1:1) lineage.
+    """A dependency on an upstream feature.
 
     Args:
         feature: The upstream feature (class or key).
@@ -102,6 +103,8 @@ class FeatureDep:
         filters: SQL-like conditions (``"status = 'ok' AND score > 0.5"``) on the dep's
             live rows, after ``rename`` and before ``select``, inside the increment
             query; checked when the feature is defined.
+        lineage: How samples relate: ``LineageRelationship.identity()`` (1:1, the
+            default), ``.expansion(on=[...])`` (1:N) or ``.aggregation(on=[...])`` (N:1).
     """
 
     feature: FeatureRef
@@ -110,6 +113,7 @@ class FeatureDep:
     optional: bool = False
     fields_mapping: FieldsMapping = field(default_factory=FieldsMapping.default)
     filters: Sequence[str] = ()
+    lineage: LineageRelationship = field(default_factory=LineageRelationship.identity)
 
 
 @dataclass(frozen=True)

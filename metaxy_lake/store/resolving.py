@@ -53,8 +53,20 @@ def check_shard(shard: tuple[int, int] | None) -> None:
 def upstream_id_types(
     dep: ResolvedDep, tables: list[ChainTable], upstream: FeatureDefinition
 ) -> dict[str, pa.DataType]:
-    """The target's id types as a dependency's tables fix them (its names after rename)."""
-    return {dep.id_columns[s]: t for s, t in chain_id_types(tables, upstream).items()}
+    """The target's id types as a dependency's tables fix them (its names after rename).
+
+    An identity dep's id columns are the target's; an aggregation's ``on`` columns are.
+    """
+    if dep.lineage == "identity":
+        return {dep.id_columns[s]: t for s, t in chain_id_types(tables, upstream).items()}
+    first = next((t.table for t in tables if t.table is not None), None)
+    declared = {**upstream.user_columns, **upstream.id_types}
+    out: dict[str, pa.DataType] = {}
+    for stored, name in dep.columns.items():
+        if name in dep.keys:
+            known = first.schema.field(stored).type if first is not None else None
+            out[name] = known or declared.get(stored, pa.string())
+    return out
 
 
 def _held(tables: list[ChainTable]) -> bool:
@@ -92,9 +104,13 @@ def resolve_update(
         for dep in definition.deps:
             dep_def = graph.get(dep.key)
             dep_tables = open_chain(ctx, dep_def, settings)
-            if _held(dep_tables) and not _held(target):  # the first table fixes id types
+            fixes_ids = dep.lineage != "expansion" and not _held(target)
+            if fixes_ids and _held(dep_tables):  # the first table fixes id types
                 id_types = upstream_id_types(dep, dep_tables, dep_def)
-            dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
+            if dep.lineage == "identity":
+                dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
+            else:  # its own id columns are not the target's
+                dep_types = chain_id_types(dep_tables, dep_def)
             rows = chain_rows(con, dep_tables, dep_def, dep_types)
             scope = [*dep.filters, *per_feature.get(dep.key, [])]
             upstream.append(engine.UpstreamInput(dep, rows, scope))
