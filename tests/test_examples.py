@@ -82,3 +82,16 @@ def test_audit_traces_round_one_and_explains_round_three(tmp_path: Path) -> None
     assert "depth 2  example/video" in out and "provenance audio=a-video_0001" in out
     assert "example/crop.audio: upstream_data of example/video.audio, a-v2 -> a-v3" in out
     assert "example/speech_to_text  stale ['transcript']" in out
+
+
+def test_video_clips_expands_aggregates_and_then_has_nothing_to_do(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "video_clips" / "run.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    readme = (EXAMPLES / "video_clips" / "README.md").read_text()
+    shown = readme.split("It prints:\n\n```text\n", 1)[1].split("```", 1)[0]
+    assert out == shown
