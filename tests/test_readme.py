@@ -35,6 +35,15 @@ def test_readme_format_example_runs() -> None:
     assert [s.format.name for s in stores] == ["delta", "lance", "iceberg", "iceberg"]
 
 
+def test_readme_dependency_shapes_run(capsys) -> None:
+    section = README.read_text().split("## Dependency shapes", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match
+    exec(compile(match.group(1), str(README), "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["Increment(shapes/summary: new=0, stale=0, orphaned=0)", "[['audio', 'frames']]"]
+
+
 def test_readme_commands_match_ci() -> None:
     ci = (README.parent / ".ci" / "run").read_text()
     text = README.read_text()
