@@ -20,40 +20,55 @@ CODE = "__metaxy_initial__"
 LENGTH = 16
 """The default hash length."""
 
-LIVE = (
-    "QUALIFY row_number() OVER (PARTITION BY sample_uid "
-    "ORDER BY metaxy_created_at DESC, metaxy_write_id DESC) = 1"
-)
+
+def live(key: str = "sample_uid") -> str:
+    """Keep the latest row of each sample (the caller drops tombstones)."""
+    return (
+        f"QUALIFY row_number() OVER (PARTITION BY {key} "
+        "ORDER BY metaxy_created_at DESC, metaxy_write_id DESC) = 1"
+    )
+
+
+LIVE = live()
+TARGET = f"""target AS (
+    SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf
+    FROM {{target}} {LIVE} AND metaxy_deleted_at IS NULL
+)"""
+"""The leaf's live rows (its sample provenance and provenance by field)."""
 
 
 def _h(text: str) -> str:
     return f"left(md5({text}), {LENGTH})"
 
 
-def _increment(expected: str, fields: list[str], prov: str, columns: str, upstream: str) -> str:
-    """The leaf's side and the comparison, shared by both graphs.
+def _increment(
+    expected: str,
+    fields: list[str],
+    prov: str,
+    columns: str,
+    upstream: str,
+    key: str = "sample_uid",
+    target: str = TARGET,
+) -> str:
+    """The leaf's side and the comparison, shared by every graph.
 
-    ``expected`` defines CTEs ending in ``expected`` with a ``p_<field>`` column per field.
+    ``expected`` defines CTEs ending in ``expected`` with a ``p_<field>`` column per field;
+    ``target`` defines ``target`` (``key``, ``t_prov``, ``t_pbf``) from the leaf's rows.
     """
     pbf = f"MAP({fields!r}, [{', '.join(f'p_{f}' for f in fields)}])"
     changed = ", ".join(
         f"CASE WHEN p_{f} IS DISTINCT FROM t_pbf['{f}'] THEN '{f}' END" for f in fields
     )
     return f"""
-WITH {expected}, target AS (
-    SELECT sample_uid, metaxy_provenance AS t_prov, metaxy_provenance_by_field AS t_pbf,
-           metaxy_deleted_at IS NULL AS live
-    FROM {{target}} {LIVE}
-), work AS (
-    SELECT *, {_h(prov)} AS prov
-    FROM expected FULL JOIN (SELECT * FROM target WHERE live) t USING (sample_uid)
+WITH {expected}, {target}, work AS (
+    SELECT *, {_h(prov)} AS prov FROM expected FULL JOIN target USING ({key})
 ), picked AS (
     SELECT *, {pbf} AS pbf,
            CASE WHEN t_prov IS NULL THEN 'new' WHEN prov IS NULL THEN 'orphaned' ELSE 'stale'
            END AS kind
     FROM work WHERE prov IS DISTINCT FROM t_prov
 )
-SELECT sample_uid, {columns}, pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
+SELECT {key}, {columns}pbf AS metaxy_provenance_by_field, prov AS metaxy_provenance,
        pbf AS metaxy_data_version_by_field, prov AS metaxy_data_version,
        {upstream} AS metaxy_upstream, kind,
        CASE WHEN kind = 'stale' THEN list_filter([{changed}], lambda x: x IS NOT NULL)
@@ -75,7 +90,7 @@ SIMPLE = _increment(
 )""",
     ["caption"],
     "p_caption",
-    "path",
+    "path, ",
     "MAP(['bench/video'], [sdv])",
 )
 
@@ -107,17 +122,82 @@ WIDE = _increment(
 )""",
     ["audio", "summary"],
     "p_audio || '|' || p_summary",
-    "left_path, right_path",
+    "left_path, right_path, ",
     "MAP(['bench/left', 'bench/right'], [lsdv, rsdv])",
 )
 
-QUERIES = {"simple": SIMPLE, "wide": WIDE}
+
+def _field(name: str, upstream: str, value: str) -> str:
+    return _h(f"'{name}|{CODE}|{upstream}.{name}|' || {value}")
+
+
+def _shared(sql: str) -> str:
+    """The value every child of a parent shares, else NULL (the parent is stale)."""
+    return f"CASE WHEN count(DISTINCT {sql}) = 1 AND count({sql}) = count(*) THEN min({sql}) END"
+
+
+_PAIR = ["audio", "frames"]
+EXPANSION = _increment(
+    f"""video AS (
+    SELECT video_id, path, metaxy_data_version_by_field AS dv, metaxy_data_version AS sdv
+    FROM {{video}} {live("video_id")} AND metaxy_deleted_at IS NULL
+), expected AS (
+    SELECT video_id, path, sdv, {_field("audio", "bench/video", "dv['audio']")} AS p_audio,
+           {_field("frames", "bench/video", "dv['frames']")} AS p_frames
+    FROM video
+)""",
+    _PAIR,
+    "p_audio || '|' || p_frames",
+    "path, ",
+    "MAP(['bench/video'], [sdv])",
+    key="video_id",
+    target=f"""clips AS (
+    SELECT video_id, metaxy_provenance AS prov, metaxy_provenance_by_field AS pbf
+    FROM {{target}} {live("clip_id")} AND metaxy_deleted_at IS NULL
+), target AS (
+    SELECT video_id, {_shared("prov")} AS t_prov,
+           MAP(['audio', 'frames'], [{_shared("pbf['audio']")}, {_shared("pbf['frames']")}])
+           AS t_pbf
+    FROM clips GROUP BY video_id
+)""",
+)
+
+
+def _group(sql: str) -> str:
+    return _h(f"string_agg({sql}, '|' ORDER BY clip_id)")
+
+
+AGGREGATION = _increment(
+    f"""clip AS (
+    SELECT clip_id, video_id, metaxy_data_version_by_field AS dv, metaxy_data_version AS sdv
+    FROM {{clip}} {live("clip_id")} AND metaxy_deleted_at IS NULL
+), grouped AS (
+    SELECT video_id, {_group("dv['audio']")} AS g_audio, {_group("dv['frames']")} AS g_frames,
+           {_group("sdv")} AS sdv
+    FROM clip GROUP BY video_id
+), expected AS (
+    SELECT video_id, sdv, {_field("audio", "bench/clip", "g_audio")} AS p_audio,
+           {_field("frames", "bench/clip", "g_frames")} AS p_frames
+    FROM grouped
+)""",
+    _PAIR,
+    "p_audio || '|' || p_frames",
+    "",
+    "MAP(['bench/clip'], [sdv])",
+    key="video_id",
+    target=TARGET.replace("sample_uid", "video_id").replace(LIVE, live("video_id")),
+)
+
+QUERIES = {"simple": SIMPLE, "wide": WIDE, "expansion": EXPANSION, "aggregation": AGGREGATION}
 TABLES = {
     "simple": {"video": "bench__video", "target": "bench__caption"},
     "wide": {"left": "bench__left", "right": "bench__right", "target": "bench__fused"},
+    "expansion": {"video": "bench__video", "target": "bench__clip"},
+    "aggregation": {"clip": "bench__clip", "target": "bench__summary"},
 }
 EMPTY_TARGET = (
-    "(SELECT NULL::VARCHAR AS sample_uid, NULL::VARCHAR AS metaxy_provenance, "
+    "(SELECT NULL::VARCHAR AS sample_uid, NULL::VARCHAR AS video_id, "
+    "NULL::VARCHAR AS clip_id, NULL::VARCHAR AS metaxy_provenance, "
     "NULL::MAP(VARCHAR, VARCHAR) AS metaxy_provenance_by_field, "
     "NULL::TIMESTAMPTZ AS metaxy_created_at, NULL::VARCHAR AS metaxy_write_id, "
     "NULL::TIMESTAMPTZ AS metaxy_deleted_at WHERE false)"

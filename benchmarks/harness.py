@@ -96,8 +96,8 @@ def increment_tables(increment: Any) -> dict[str, Any]:
     return {kind: getattr(increment, kind).collect().to_arrow() for kind in kinds}
 
 
-def digest(tables: dict[str, Any]) -> dict[str, list[int]]:
-    """Row count and an order-free fingerprint of the new and stale rows."""
+def digest(tables: dict[str, Any], key: str = "sample_uid") -> dict[str, list[int]]:
+    """Row count and an order-free fingerprint of the new and stale rows (ids: ``key``)."""
     import duckdb
 
     con = duckdb.connect()
@@ -106,7 +106,7 @@ def digest(tables: dict[str, Any]) -> dict[str, list[int]]:
         con.register("rows", tables[kind])
         changed = "metaxy_changed_fields::VARCHAR" if kind == "stale" else "''"
         row = con.execute(
-            "SELECT count(*), coalesce(bit_xor(hash(sample_uid, metaxy_provenance, "
+            f"SELECT count(*), coalesce(bit_xor(hash({key}, metaxy_provenance, "
             "metaxy_data_version, metaxy_provenance_by_field::VARCHAR, "
             f"metaxy_upstream::VARCHAR, {changed})), 0) FROM rows"
         ).fetchall()[0]

@@ -9,6 +9,8 @@ found the same rows, and can write JSON.
     python benchmarks/resolve.py                      # Delta, both graphs, 10k-1M
     python benchmarks/resolve.py --10m --graphs simple --phases new,stale
     python benchmarks/resolve.py --formats delta,iceberg,lance --sizes 100k
+    python benchmarks/resolve.py --graphs expansion --sizes 100k --phases new,stale
+    python benchmarks/resolve.py --graphs aggregation --sizes 1M --phases new,stale
 """
 
 from __future__ import annotations
@@ -46,14 +48,15 @@ def run_child(args: argparse.Namespace) -> None:
         increment = LakeStore(root, format=args.format).resolve_update(bench.leaf)
         tables = harness.increment_tables(increment)
         seconds = time.perf_counter() - start
-        harness.report(seconds=seconds, digest=harness.digest(tables))
+        harness.report(seconds=seconds, digest=harness.digest(tables, bench.key))
     elif args.child == "floor":
         import floor
 
         start = time.perf_counter()
         tables = floor.run(args.graph, args.format, root)
         seconds = time.perf_counter() - start
-        harness.report(seconds=seconds, digest=harness.digest(tables))
+        key = graphs.build(args.graph).key
+        harness.report(seconds=seconds, digest=harness.digest(tables, key))
 
 
 def measure(fmt: str, graph: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def measure(fmt: str, graph: str, n: int, phase: str, rounds: int) -> dict[str, 
 
 
 HEADER = (
-    f"{'format':7} {'graph':6} {'N':>5} {'phase':6} {'ours s':>7} {'floor s':>7} "
+    f"{'format':7} {'graph':11} {'N':>5} {'phase':6} {'ours s':>7} {'floor s':>7} "
     f"{'ratio':>6} {'RSS GiB':>7} {'floor':>6} {'new':>8} {'stale':>8}  same"
 )
 
@@ -87,7 +90,7 @@ HEADER = (
 def line(r: dict[str, Any]) -> str:
     """One result as a table row."""
     return (
-        f"{r['format']:7} {r['graph']:6} {harness.size_label(r['n']):>5} {r['phase']:6} "
+        f"{r['format']:7} {r['graph']:11} {harness.size_label(r['n']):>5} {r['phase']:6} "
         f"{r['ours_s']:7.2f} {r['floor_s']:7.2f} {r['ratio']:5.2f}x "
         f"{harness.gib(r['ours_peak_rss']):>7} {harness.gib(r['floor_peak_rss']):>6} "
         f"{r['new']:8d} {r['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"

@@ -20,7 +20,6 @@ import graphs
 from metaxy_lake import LakeStore
 
 COLUMNS = [
-    "sample_uid",
     "metaxy_provenance",
     "metaxy_data_version",
     "metaxy_provenance_by_field",
@@ -28,16 +27,16 @@ COLUMNS = [
 ]
 
 
-def _rows(table: pa.Table, stale: bool) -> list[dict[str, object]]:
-    columns = [*COLUMNS, "metaxy_changed_fields"] if stale else COLUMNS
+def _rows(table: pa.Table, key: str, stale: bool) -> list[dict[str, object]]:
+    columns = [key, *COLUMNS, *(["metaxy_changed_fields"] if stale else [])]
     rows = table.select(columns).to_pylist()
     for row in rows:
         for name in ("metaxy_provenance_by_field", "metaxy_upstream"):
             row[name] = sorted(row[name])
-    return sorted(rows, key=lambda r: str(r["sample_uid"]))
+    return sorted(rows, key=lambda r: str(r[key]))
 
 
-@pytest.mark.parametrize("graph", graphs.GRAPHS)
+@pytest.mark.parametrize("graph", graphs.GRAPHS + graphs.SHAPES)
 @pytest.mark.parametrize("phase", ["new", "stale"])
 def test_floor_and_resolve_update_agree(tmp_path: Path, graph: str, phase: str) -> None:
     bench = graphs.build(graph)
@@ -47,11 +46,14 @@ def test_floor_and_resolve_update_agree(tmp_path: Path, graph: str, phase: str) 
     ours = store.resolve_update(bench.leaf)
     theirs = floor.run(graph, "delta", tmp_path)
 
+    rows = 500 // bench.spread  # one per sample, per video for an aggregation
     assert ours.counts() == {
-        "new": 500 if phase == "new" else 0,
-        "stale": 50 if phase == "stale" else 0,
+        "new": rows if phase == "new" else 0,
+        "stale": rows // 10 if phase == "stale" else 0,
         "orphaned": 0,
     }
-    assert _rows(ours.new.collect().to_arrow(), False) == _rows(theirs["new"], False)
-    assert _rows(ours.stale.collect().to_arrow(), True) == _rows(theirs["stale"], True)
+    key = bench.key
+    assert _rows(ours.new.collect().to_arrow(), key, False) == _rows(theirs["new"], key, False)
+    stale = _rows(ours.stale.collect().to_arrow(), key, True)
+    assert stale == _rows(theirs["stale"], key, True)
     assert theirs["orphaned"].num_rows == 0

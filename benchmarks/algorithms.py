@@ -1,0 +1,112 @@
+"""resolve_update with xxhash64 record hashes against md5, on the simple graph.
+
+Two stores hold the same rows, one hashing with md5 and one with xxhash64 (Metaxy's
+default, computed by polars-hash over Arrow batches inside DuckDB). In alternating fresh
+processes, each timed from after the imports: open the store + ``resolve_update`` of the
+leaf + collect new, stale and orphaned to Arrow. Prints the medians, peak RSS and the
+xxhash64 time as a ratio of md5's; both must find the same number of rows.
+
+    python benchmarks/algorithms.py                   # 1M samples, Delta, stale phase
+    python benchmarks/algorithms.py --sizes 100k,1M --phase new
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import harness
+
+SIDES = ("xxhash64", "md5")
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """One seeding or one measurement in this (fresh) process."""
+    import graphs
+
+    from metaxy_lake import LakeStore
+
+    bench = graphs.build("simple")
+    root = Path(args.root)
+    if args.child == "seed":
+        for algorithm in SIDES:
+            store = LakeStore(root / algorithm, format=args.format, hash_algorithm=algorithm)
+            graphs.seed(store, bench, args.n, args.phase)
+        harness.report()
+        return
+    start = time.perf_counter()
+    store = LakeStore(root / args.child, format=args.format, hash_algorithm=args.child)
+    tables = harness.increment_tables(store.resolve_update(bench.leaf))
+    seconds = time.perf_counter() - start
+    counts = {kind: table.num_rows for kind, table in tables.items()}
+    harness.report(seconds=seconds, digest=counts)  # the hashes differ; the rows must not
+
+
+def measure(fmt: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
+    """Seed both stores once, then time them in alternating fresh processes."""
+    with tempfile.TemporaryDirectory(prefix="mxl-bench-algorithms-") as tmp:
+        case = ["--format", fmt, "--n", str(n), "--phase", phase, "--root", tmp]
+        harness.child(__file__, ["seed", *case])
+        xxhash, md5 = harness.alternate(__file__, case, SIDES, rounds)
+    return {
+        "format": fmt,
+        "n": n,
+        "phase": phase,
+        **harness.compared(xxhash, md5, SIDES),
+        "rows": xxhash[0]["digest"],
+        "rounds": rounds,
+    }
+
+
+HEADER = (
+    f"{'format':7} {'N':>5} {'phase':6} {'md5 s':>6} {'xxhash64 s':>10} {'ratio':>6} "
+    f"{'md5 GiB':>7} {'xxh GiB':>7} {'new':>8} {'stale':>8}  same"
+)
+
+
+def line(r: dict[str, Any]) -> str:
+    """One result as a table row."""
+    return (
+        f"{r['format']:7} {harness.size_label(r['n']):>5} {r['phase']:6} "
+        f"{r['md5_s']:6.2f} {r['xxhash64_s']:10.2f} {r['ratio']:5.2f}x "
+        f"{harness.gib(r['md5_peak_rss']):>7} {harness.gib(r['xxhash64_peak_rss']):>7} "
+        f"{r['rows']['new']:8d} {r['rows']['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--formats", default="delta")
+    parser.add_argument("--sizes", default="1M")
+    parser.add_argument("--phase", default="stale", choices=["new", "stale", "stale1"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", choices=["seed", *SIDES], help=argparse.SUPPRESS)
+    for hidden in ("--format", "--root"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return
+
+    results = []
+    print(HEADER, flush=True)
+    for fmt in args.formats.split(","):
+        for size in args.sizes.split(","):
+            result = measure(fmt, harness.parse_size(size), args.phase, args.rounds)
+            results.append(result)
+            print(line(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if not all(r["same_rows"] for r in results):
+        sys.exit("xxhash64 and md5 found different numbers of rows")
+
+
+if __name__ == "__main__":
+    main()
