@@ -22,6 +22,7 @@ import metaxy_lake as mxl
 INITIAL = "__metaxy_initial__"
 LR = mxl.LineageRelationship
 UNKNOWN, LINEAGE = mxl.UnknownDependencyError, mxl.LineageError
+DVBF = "metaxy_data_version_by_field"
 
 
 def _md5(*parts: str) -> str:
@@ -360,3 +361,85 @@ def test_bad_lineage_is_refused_at_definition(
     with pytest.raises(error, match=words):
         _define(graph, spec, **columns)
     assert "v/target" not in graph
+
+
+def _written(store: mxl.LakeStore, summary: Any) -> None:
+    rows = store.resolve_update(summary).new.collect().to_polars()
+    store.write(summary, rows.with_columns(clips=pl.col("start").list.len()).drop("start"))
+
+
+def test_audits_follow_expansions_and_aggregations(tmp_path: Path, fmt: str) -> None:
+    video, clip, summary = _graph()
+    store = mxl.LakeStore(tmp_path / "store", format=fmt)
+    store.write(video, _videos({"a": ("a1", "f1"), "b": ("a2", "f2")}))
+    store.write(clip, _children(store.resolve_update(clip).new.collect().to_polars(), 2))
+    _written(store, summary)
+    old_clips = store.read(clip).collect().to_polars().filter(pl.col("video_id") == "a")
+
+    store.write(video, _videos({"a": ("a1-new", "f1")}))  # a's audio changes
+    (cause,) = store.explain(clip, ["a-0"]).to_arrow().to_pylist()  # a child, per its parent
+    assert (cause["ids"], cause["status"], cause["field"], cause["cause"]) == (
+        {"clip_id": "a-0"},
+        "stale",
+        "audio",
+        "upstream_data",
+    )
+    assert (cause["upstream_feature"], cause["stored"], cause["expected"]) == (
+        "v/video",
+        "a1",
+        "a1-new",
+    )
+    graph = video.graph()
+    status = store.sample_status([{"clip_id": "a-0"}], graph=graph).to_arrow().to_pylist()
+    assert [(s["feature"], s["status"], s["metaxy_changed_fields"]) for s in status] == [
+        ("v/clip", "stale", ["audio"])
+    ]
+
+    store.write(clip, _children(store.resolve_update(clip).stale.collect().to_polars(), 2))
+    new_clips = store.read(clip).collect().to_polars().filter(pl.col("video_id") == "a")
+    (speech,) = store.explain(summary, ["a"]).to_arrow().to_pylist()
+    old_group, new_group = (
+        _md5(*(as_dict(m)["audio"] for m in rows.sort("clip_id")[DVBF]))
+        for rows in (old_clips, new_clips)
+    )
+    assert (speech["field"], speech["cause"], speech["upstream_feature"]) == (
+        "speech",
+        "upstream_data",
+        "v/clip",
+    )
+    assert (speech["stored"], speech["expected"]) == (old_group, new_group)
+    assert speech["upstream_write_id"] == new_clips["metaxy_write_id"][0]  # the newest member's
+
+    # lineage finds the clips the summary was computed from, not today's
+    found = store.lineage(summary, ["a"]).to_arrow().to_pylist()
+    clips = [r for r in found if r["feature"] == "v/clip"]
+    assert sorted(r["ids"]["clip_id"] for r in clips) == ["a-0", "a-1"]
+    assert {r["metaxy_write_id"] for r in clips} == set(old_clips["metaxy_write_id"])
+    assert all(r["verified"] and r["parent_feature"] == "v/summary" for r in clips)
+    videos = {(r["depth"], r["parent_feature"]) for r in found if r["feature"] == "v/video"}
+    assert videos == {(1, "v/summary"), (2, "v/clip")}
+
+    store.delete(video, nw.col("video_id") == "b")  # b's clips are orphaned
+    (orphan,) = store.explain(clip, ["b-1"]).to_arrow().to_pylist()
+    assert (orphan["status"], orphan["cause"], orphan["upstream_feature"]) == (
+        "orphaned",
+        "upstream_deleted",
+        "v/video",
+    )
+
+
+def test_lineage_flags_a_group_that_changed_before_its_row_was_written(tmp_path: Path) -> None:
+    video, clip, summary = _graph()
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(video, _videos({"a": ("a1", "f1")}))
+    parents = store.resolve_update(clip).new.collect().to_polars()
+    store.write(clip, _children(parents, 2))
+    rows = store.resolve_update(summary).new.collect().to_polars()
+    store.write(clip, _children(parents, 3).filter(pl.col("clip_id") == "a-2"))  # meanwhile
+    store.write(summary, rows.with_columns(clips=pl.lit(2)).drop("start"))
+
+    found = store.lineage(summary, ["a"]).to_arrow().to_pylist()
+    clips = [r for r in found if r["feature"] == "v/clip"]
+    assert sorted(r["ids"]["clip_id"] for r in clips) == ["a-0", "a-1", "a-2"]
+    assert not any(r["verified"] for r in clips)  # the three do not hash to what it recorded
+    assert [r["verified"] for r in found if r["depth"] == 0] == [None]

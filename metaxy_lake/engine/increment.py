@@ -115,6 +115,19 @@ def _carried(definition: FeatureDefinition) -> list[str]:
     return list(definition.carried_columns())
 
 
+def renamed_rows(rows: Relation, dep: ResolvedDep) -> Relation:
+    """A dependency's rows with every column under its name after ``rename``.
+
+    The dep's filters name columns so (they may name one that is not carried).
+    """
+    renames = {**dep.renamed, **dep.columns}
+    names = set(renames.values())
+    projection = [f"{ident(s)} AS {ident(n)}" for s, n in renames.items() if s in rows.columns]
+    projection += [ident(c) for c in SYSTEM_COLUMNS]
+    projection += [ident(c) for c in rows.columns if c not in renames and c not in names]
+    return rows.project(", ".join(dict.fromkeys(projection)))
+
+
 def _upstream_relation(
     index: int,
     source: UpstreamInput,
@@ -130,14 +143,7 @@ def _upstream_relation(
     """
     dep = source.dep
     live = latest(source.rows, list(dep.id_columns))
-    # every column under its name after rename (filters may name one that is not carried)
-    renames = {**dep.renamed, **dep.columns}
-    names = set(renames.values())
-    projection = [f"{ident(s)} AS {ident(n)}" for s, n in renames.items() if s in live.columns]
-    projection += [ident(c) for c in SYSTEM_COLUMNS]
-    projection += [ident(c) for c in live.columns if c not in renames and c not in names]
-    renamed = live.project(", ".join(dict.fromkeys(projection)))
-    renamed = narwhals_filter(renamed, [*source.filters, *global_filters])
+    renamed = narwhals_filter(renamed_rows(live, dep), [*source.filters, *global_filters])
     keys = definition.join_columns
     renamed = in_shard(renamed, keys, shard)
 
@@ -403,4 +409,4 @@ def compare(
     )
 
 
-__all__ = ["IncrementRelations", "IncrementRequest", "UpstreamInput", "resolve"]
+__all__ = ["IncrementRelations", "IncrementRequest", "UpstreamInput", "renamed_rows", "resolve"]

@@ -33,10 +33,11 @@ from metaxy_lake.schema import (
     UPSTREAM,
     WRITE_ID,
 )
-from metaxy_lake.store import resolving
+from metaxy_lake.store.asked import asked_increment
 from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.groups import GROUP, group
 from metaxy_lake.store.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
-from metaxy_lake.store.samples import SampleIds, id_values, sample_filter
+from metaxy_lake.store.samples import SampleIds, id_values
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.types import Filters, FiltersByFeature, filter_list
 
@@ -154,7 +155,7 @@ def field_causes(
                 upstream_created_at=now[CREATED_AT],
             )
         )
-        if before is not None:
+        if before is not None and not before.get(GROUP):  # a group is explained no deeper
             changes.append(Change(up_key, str(up_field), before, now))
     if not causes:  # nothing else differs: the code it was computed with, by elimination
         causes.append(Cause(**here, cause=CODE_VERSION, stored=old_code, expected=new_code))
@@ -202,8 +203,15 @@ class Explainer:
         The one it was computed from, or with ``live`` the one live now.
         """
         out: list[dict[FeatureKey, Mapping[str, Any] | None]] = [{} for _ in rows]
+        settings = self.ctx.settings(self.graph)
         for dep in definition.deps if rows else ():
             up = self.graph.get(dep.key)
+            if dep.lineage == "aggregation":  # the group, as one row
+                for parents, row in zip(out, rows, strict=True):
+                    at = None if live else row[CREATED_AT]
+                    found_group = group(self.ctx, self.con, settings, dep, up, row, at)
+                    parents[dep.key] = found_group.as_row()
+                continue
             found = self.rows(up, upstream_keys(dep, rows), live=live).rows
             by_ids = {id_values(r, up.id_columns): r for r in found} if live else {}
             for parents, row in zip(out, rows, strict=True):
@@ -310,11 +318,13 @@ def explain(
     x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx))
     start = x.rows(definition, ids, live=True)  # also checks and types the ids
     stored = {id_values(r, definition.id_columns): r for r in start.rows}
-    increment = resolving.resolve_update(
+    work = asked_increment(
         ctx,
-        feature,
+        definition,
+        start.keys,
+        start.rows,
         filters=filters,
-        global_filters=[*filter_list(global_filters), sample_filter(start.keys)],
+        global_filters=global_filters,
         staleness_predicates=staleness_predicates,
     )
     predicates = filter_list(staleness_predicates)
@@ -325,10 +335,9 @@ def explain(
         matched = {id_values(r, definition.id_columns) for r in hits.rows}
     causes = [
         Cause({c: r[c] for c in definition.id_columns}, str(definition.key), 0, "new", None, NO_ROW)
-        for r in increment.new.collect().to_arrow().to_pylist()
+        for r in work.new
     ]
-    stale = increment.stale.collect().to_arrow().to_pylist()
-    causes += _stale(x, definition, stale, stored, matched, recursive)
-    causes += _orphaned(x, definition, increment.orphaned.collect().to_arrow().to_pylist())
+    causes += _stale(x, definition, work.stale, stored, matched, recursive)
+    causes += _orphaned(x, definition, work.orphaned)
     schema = pa.schema([("ids", pa.struct(list(start.keys.schema))), *CAUSE_SCHEMA])
     return as_frame(pa.Table.from_pylist([asdict(c) for c in causes], schema=schema))

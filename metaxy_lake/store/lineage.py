@@ -36,6 +36,7 @@ from metaxy_lake.schema import (
 )
 from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.groups import group
 from metaxy_lake.store.reading import parse_as_of
 from metaxy_lake.store.samples import SampleIds, id_values, sample_filter, sample_keys
 from metaxy_lake.store.snapshots import recorded_snapshots
@@ -47,6 +48,7 @@ PARENT = "parent_feature"
 IDS = "ids"
 VALUES = "values"
 CODE_VERSIONS = "code_versions"
+VERIFIED = "verified"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class Reached:
     row: dict[str, Any]
     depth: int
     parent: FeatureKey | None
+    verified: bool | None = None
+    """Whether the row is known to be an input the child recorded: always through a 1:1
+    or 1:N edge (matched by data version); through an aggregation, whether the group's
+    rows found hash to the recorded value. None at depth 0."""
 
     @property
     def identity(self) -> tuple[object, ...]:
@@ -163,17 +169,30 @@ def walk(
             by_feature.setdefault(item.definition.key, []).append(item)
         for children in by_feature.values():
             child_def = children[0].definition
+            rows = [c.row for c in children]
             for dep in child_def.deps:
-                rows = [c.row for c in children]
-                parents = history_rows(
-                    ctx, con, graph.get(dep.key), settings, upstream_keys(dep, rows), as_of
-                )
-                schemas.setdefault(dep.key, parents.schema)
-                for child in rows:
-                    row = parent_row(dep, parents.rows, child)
-                    if row is not None:
-                        edge = Reached(parents.definition, row, level, child_def.key)
-                        found.setdefault((*edge.identity, child_def.key), edge)
+                up = graph.get(dep.key)
+                if dep.lineage == "aggregation":
+                    edges = []
+                    for child in rows:
+                        at = child[CREATED_AT]
+                        members = group(ctx, con, settings, dep, up, child, at, as_of)
+                        schemas.setdefault(dep.key, members.schema)
+                        recorded = dict(child[UPSTREAM] or []).get(str(dep.key))
+                        verified = members.data_version == recorded
+                        edges += [
+                            Reached(up, m, level, child_def.key, verified) for m in members.members
+                        ]
+                else:
+                    parents = history_rows(ctx, con, up, settings, upstream_keys(dep, rows), as_of)
+                    schemas.setdefault(dep.key, parents.schema)
+                    edges = []
+                    for child in rows:
+                        row = parent_row(dep, parents.rows, child)
+                        if row is not None:
+                            edges.append(Reached(up, row, level, child_def.key, True))
+                for edge in edges:
+                    found.setdefault((*edge.identity, child_def.key), edge)
         frontier = list({r.identity: r for r in found.values()}.values())
         reached += found.values()
     return reached, schemas
@@ -216,6 +235,7 @@ def lineage_frame(
             (VALUES, pa.struct(value_fields)),
             (CODE_VERSIONS, STRING_MAP),
             (STORE, pa.string()),
+            (VERIFIED, pa.bool_()),
         ]
     )
 
@@ -237,6 +257,7 @@ def lineage_frame(
                 VALUES: pick(r.row, r.definition.user_columns, value_clash),
                 CODE_VERSIONS: sorted(recorded.code_versions.items()) if recorded else None,
                 STORE: r.row.get(STORE),
+                VERIFIED: r.verified,
             }
         )
     return pa.Table.from_pylist(records, schema=schema)

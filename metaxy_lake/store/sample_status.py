@@ -3,8 +3,8 @@
 Per feature: up to date, new, stale, orphaned or absent, with the live row's write time,
 write id and store.
 
-Each feature's status is its increment restricted to the samples (``resolve_update``
-with their ids as a global filter), so the two always agree.
+Each feature's status is its increment restricted to the samples (``store.asked``), so
+the two always agree.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pyarrow as pa
 
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, TIMESTAMP, WRITE_ID
-from metaxy_lake.store import resolving
+from metaxy_lake.store.asked import asked_increment
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.lineage import as_frame, history_rows, union_fields
-from metaxy_lake.store.samples import SampleIds, id_values, sample_filter, sample_records
+from metaxy_lake.store.samples import SampleIds, id_values, sample_records
 
 UP_TO_DATE = "up_to_date"
 ABSENT = "absent"
@@ -46,11 +46,9 @@ def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.
         rows = {id_values(r, columns): r for r in live.rows}
         status: dict[tuple[Any, ...], tuple[str, list[str] | None]] = {}
         if not definition.is_root:
-            increment = resolving.resolve_update(
-                ctx, definition.feature_class, global_filters=[sample_filter(live.keys)]
-            )
+            work = asked_increment(ctx, definition, live.keys, live.rows)
             for kind in ("new", "stale", "orphaned"):
-                for row in getattr(increment, kind).collect().to_arrow().to_pylist():
+                for row in getattr(work, kind):
                     status[id_values(row, columns)] = (kind, row.get(CHANGED_FIELDS))
         for sample in live.keys.to_pylist():
             found = id_values(sample, columns)

@@ -1,0 +1,97 @@
+"""The increment of the samples asked about, per sample of the target (explain, status).
+
+A target with identity or aggregation deps resolves its increment restricted to the
+samples, by a global filter on their ids. An expansion's increment is per parent: it is
+restricted to the parents of the children asked about (their ``on`` columns), and each
+child asked about takes its parent's status: stale when its own provenance differs (with
+its own changed fields) or the parent matched a staleness predicate, orphaned when its
+parent is gone. A child with no live row is never reported (which children a parent
+should have is the writer's to say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from metaxy_lake.graph import FeatureDefinition
+from metaxy_lake.schema import CHANGED_FIELDS, PROVENANCE_BY_FIELD
+from metaxy_lake.store import resolving
+from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.samples import id_values, sample_filter
+from metaxy_lake.types import Filters, FiltersByFeature, filter_list
+
+
+@dataclass(frozen=True)
+class AskedWork:
+    """The new, stale and orphaned rows of the samples asked about."""
+
+    new: list[dict[str, Any]]
+    stale: list[dict[str, Any]]
+    orphaned: list[dict[str, Any]]
+
+
+def _rows(frame: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = frame.collect().to_arrow().to_pylist()
+    return rows
+
+
+def asked_increment(
+    ctx: StoreContext,
+    definition: FeatureDefinition,
+    keys: pa.Table,
+    live: Sequence[Mapping[str, Any]],
+    *,
+    filters: FiltersByFeature | None = None,
+    global_filters: Filters = None,
+    staleness_predicates: Filters = None,
+) -> AskedWork:
+    """What the samples ``keys`` (with live rows ``live``) need, as ``resolve_update`` says.
+
+    Args:
+        ctx: The store.
+        definition: A non-root feature.
+        keys: The samples asked about (the id columns, checked and typed).
+        live: Their live rows.
+        filters: As for ``resolve_update``.
+        global_filters: As for ``resolve_update``.
+        staleness_predicates: As for ``resolve_update``.
+    """
+    scope = filter_list(global_filters)
+    if not definition.expands:
+        increment = resolving.resolve_update(
+            ctx,
+            definition.feature_class,
+            filters=filters,
+            global_filters=[*scope, sample_filter(keys)],
+            staleness_predicates=staleness_predicates,
+        )
+        return AskedWork(_rows(increment.new), _rows(increment.stale), _rows(increment.orphaned))
+    if not live:
+        return AskedWork([], [], [])
+    on = list(definition.join_columns)
+    parents = pa.Table.from_pylist([{c: row[c] for c in on} for row in live])
+    increment = resolving.resolve_update(
+        ctx,
+        definition.feature_class,
+        filters=filters,
+        global_filters=[*scope, sample_filter(parents)],
+        staleness_predicates=staleness_predicates,
+    )
+    ids = definition.id_columns
+    asked = {id_values(row, ids) for row in keys.to_pylist()}
+    stale_parents = {id_values(row, on): row for row in _rows(increment.stale)}
+    stale: list[dict[str, Any]] = []
+    for child in live:
+        parent = stale_parents.get(id_values(child, on))
+        if parent is None:
+            continue
+        mine, expected = dict(child[PROVENANCE_BY_FIELD] or []), dict(parent[PROVENANCE_BY_FIELD])
+        changed = [f for f in definition.field_names if mine.get(f) != expected.get(f)]
+        if changed or not parent[CHANGED_FIELDS]:  # its own difference, or a predicate
+            stale.append({**parent, **{c: child[c] for c in ids}, CHANGED_FIELDS: changed})
+    orphaned = [r for r in _rows(increment.orphaned) if id_values(r, ids) in asked]
+    return AskedWork([], stale, orphaned)

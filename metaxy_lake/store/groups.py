@@ -1,0 +1,127 @@
+"""An aggregation's groups, for audits (DESIGN section 10).
+
+A row of a feature that aggregates an upstream feature (``aggregation(on=[...])``) stands
+for a group: the upstream live rows whose ``on`` values are the row's and that pass the
+dep's filters. Lineage and explain find a group's rows as they were live at a time (the
+row's write time, or now) and hash them as the increment does (per field, the members'
+data versions joined by ``|`` in upstream id order), so a group found can be checked
+against the data version the row recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import narwhals as nw
+import pyarrow as pa
+
+from metaxy_lake.engine.increment import renamed_rows
+from metaxy_lake.engine.recipe import HashSettings
+from metaxy_lake.engine.relations import latest, narwhals_filter
+from metaxy_lake.engine.sql import ident, idents, lit
+from metaxy_lake.formats import AsOf
+from metaxy_lake.graph import FeatureDefinition, ResolvedDep
+from metaxy_lake.schema import (
+    CREATED_AT,
+    DATA_VERSION,
+    DATA_VERSION_BY_FIELD,
+    WRITE_ID,
+)
+from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.context import StoreContext
+
+GROUP = "_mxl_group"
+"""Marks a row that stands for a group (explain does not recurse through it)."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """The upstream rows of one group, and what they hash to.
+
+    Attributes:
+        members: The rows (under their stored column names), in upstream id order.
+        data_version_by_field: Upstream field → the hash of the members' data versions
+            (None where a member lacks one).
+        data_version: The hash of the members' sample data versions.
+    """
+
+    members: list[dict[str, Any]]
+    data_version_by_field: dict[str, str | None]
+    data_version: str | None
+    schema: pa.Schema
+    """The members' Arrow schema, under their stored column names."""
+
+    def as_row(self) -> dict[str, Any] | None:
+        """The group as one upstream row (explain's view), None when it has no member.
+
+        Its commit is the newest member's.
+        """
+        if not self.members:
+            return None
+        newest = max(self.members, key=lambda r: (r[CREATED_AT], r[WRITE_ID]))
+        return {
+            GROUP: True,
+            DATA_VERSION_BY_FIELD: list(self.data_version_by_field.items()),
+            DATA_VERSION: self.data_version,
+            WRITE_ID: newest[WRITE_ID],
+            CREATED_AT: newest[CREATED_AT],
+        }
+
+
+def _hashes(
+    con: duckdb.DuckDBPyConnection, settings: HashSettings, texts: list[str | None]
+) -> list[str | None]:
+    """Each text hashed with the store's recipe, in one query."""
+    if not texts:
+        return []
+    sql = ", ".join("NULL" if t is None else settings.hash(lit(t)) for t in texts)
+    (found,) = con.execute(f"SELECT {sql}").fetchall()  # fetched whole: con stays usable
+    return list(found)
+
+
+def group(
+    ctx: StoreContext,
+    con: duckdb.DuckDBPyConnection,
+    settings: HashSettings,
+    dep: ResolvedDep,
+    upstream: FeatureDefinition,
+    row: Mapping[str, Any],
+    at: dt.datetime | None,
+    as_of: AsOf | None = None,
+) -> Group:
+    """The group ``row`` stands for through ``dep``: its members live at ``at`` (or now).
+
+    Args:
+        ctx: The store (its chain serves the upstream rows).
+        con: The operation's connection.
+        settings: The store's hash settings.
+        dep: An aggregation dep of ``row``'s feature.
+        upstream: The dep's feature.
+        row: A row of the aggregating feature (it holds the ``on`` columns).
+        at: The time the members were live at; None for now.
+        as_of: The chain's tables as of then (lineage's ``as_of``).
+    """
+    tables = open_chain(ctx, upstream, settings, as_of)
+    rel = chain_rows(con, tables, upstream, chain_id_types(tables, upstream), with_store=True)
+    if at is not None:
+        rel = rel.filter(f"{ident(CREATED_AT)} <= TIMESTAMPTZ {lit(at.isoformat())}")
+    live = renamed_rows(latest(rel, list(upstream.id_columns)), dep)
+    same = [nw.col(k) == row[k] for k in dep.keys]
+    found = narwhals_filter(live, [*dep.filters, *same]).order(idents(dep.id_columns.values()))
+    stored = {name: column for column, name in dep.renamed.items()}
+    arrow = found.to_arrow_table()
+    schema = pa.schema([f.with_name(stored.get(f.name, f.name)) for f in arrow.schema])
+    members = [{stored.get(k, k): v for k, v in r.items()} for r in arrow.to_pylist()]
+    fields = [str(f.key) for f in upstream.fields]
+
+    def joined(values: list[str | None]) -> str | None:
+        return None if any(v is None for v in values) else "|".join(str(v) for v in values)
+
+    texts = [joined([dict(m[DATA_VERSION_BY_FIELD] or []).get(f) for m in members]) for f in fields]
+    texts.append(joined([m[DATA_VERSION] for m in members]))
+    hashes = _hashes(con, settings, texts)
+    return Group(members, dict(zip(fields, hashes[:-1], strict=True)), hashes[-1], schema)
