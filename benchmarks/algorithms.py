@@ -13,9 +13,7 @@ xxhash64 time as a ratio of md5's; both must find the same number of rows.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,22 +45,6 @@ def run_child(args: argparse.Namespace) -> None:
     harness.report(seconds=seconds, digest=counts)  # the hashes differ; the rows must not
 
 
-def measure(fmt: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
-    """Seed both stores once, then time them in alternating fresh processes."""
-    with tempfile.TemporaryDirectory(prefix="mxl-bench-algorithms-") as tmp:
-        case = ["--format", fmt, "--n", str(n), "--phase", phase, "--root", tmp]
-        harness.child(__file__, ["seed", *case])
-        xxhash, md5 = harness.alternate(__file__, case, SIDES, rounds)
-    return {
-        "format": fmt,
-        "n": n,
-        "phase": phase,
-        **harness.compared(xxhash, md5, SIDES),
-        "rows": xxhash[0]["digest"],
-        "rounds": rounds,
-    }
-
-
 HEADER = (
     f"{'format':7} {'N':>5} {'phase':6} {'md5 s':>6} {'xxhash64 s':>10} {'ratio':>6} "
     f"{'md5 GiB':>7} {'xxh GiB':>7} {'new':>8} {'stale':>8}  same"
@@ -75,35 +57,17 @@ def line(r: dict[str, Any]) -> str:
         f"{r['format']:7} {harness.size_label(r['n']):>5} {r['phase']:6} "
         f"{r['md5_s']:6.2f} {r['xxhash64_s']:10.2f} {r['ratio']:5.2f}x "
         f"{harness.gib(r['md5_peak_rss']):>7} {harness.gib(r['xxhash64_peak_rss']):>7} "
-        f"{r['rows']['new']:8d} {r['rows']['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"
+        f"{r['digest']['new']:8d} {r['digest']['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--formats", default="delta")
-    parser.add_argument("--sizes", default="1M")
-    parser.add_argument("--phase", default="stale", choices=["new", "stale", "stale1"])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--child", choices=["seed", *SIDES], help=argparse.SUPPRESS)
-    for hidden in ("--format", "--root"):
-        parser.add_argument(hidden, help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser = harness.sides_parser(__doc__, SIDES, ("new", "stale", "stale1"), "stale")
     args = parser.parse_args()
     if args.child:
         run_child(args)
         return
-
-    results = []
-    print(HEADER, flush=True)
-    for fmt in args.formats.split(","):
-        for size in args.sizes.split(","):
-            result = measure(fmt, harness.parse_size(size), args.phase, args.rounds)
-            results.append(result)
-            print(line(result), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    results = harness.run_sides(__file__, args, SIDES, HEADER, line)
     if not all(r["same_rows"] for r in results):
         sys.exit("xxhash64 and md5 found different numbers of rows")
 

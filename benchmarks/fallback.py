@@ -14,9 +14,7 @@ the chain's time as a ratio of the single store's; both must find the same rows.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import harness
 
 TARGET_RATIO = 1.3
+SIDES = ("chain", "single")
 
 
 def _stores(kind: str, root: Path, fmt: str) -> tuple[Any, Any | None]:
@@ -56,22 +55,6 @@ def run_child(args: argparse.Namespace) -> None:
     harness.report(seconds=seconds, digest=harness.digest(tables))
 
 
-def measure(fmt: str, n: int, phase: str, rounds: int) -> dict[str, Any]:
-    """Seed both layouts once, then time them in alternating fresh processes."""
-    with tempfile.TemporaryDirectory(prefix="mxl-bench-fallback-") as tmp:
-        case = ["--format", fmt, "--n", str(n), "--phase", phase, "--root", tmp]
-        harness.child(__file__, ["seed", *case])
-        chain, single = harness.alternate(__file__, case, ("chain", "single"), rounds)
-    return {
-        "format": fmt,
-        "n": n,
-        "phase": phase,
-        **harness.compared(chain, single, ("chain", "single")),
-        "stale": chain[0]["digest"]["stale"][0],
-        "rounds": rounds,
-    }
-
-
 HEADER = (
     f"{'format':7} {'N':>5} {'phase':6} {'single s':>8} {'chain s':>7} {'ratio':>6} "
     f"{'RSS GiB':>7} {'chain':>6} {'stale':>8}  same"
@@ -84,35 +67,17 @@ def line(r: dict[str, Any]) -> str:
         f"{r['format']:7} {harness.size_label(r['n']):>5} {r['phase']:6} "
         f"{r['single_s']:8.2f} {r['chain_s']:7.2f} {r['ratio']:5.2f}x "
         f"{harness.gib(r['single_peak_rss']):>7} {harness.gib(r['chain_peak_rss']):>6} "
-        f"{r['stale']:8d}  {'yes' if r['same_rows'] else 'NO'}"
+        f"{r['digest']['stale'][0]:8d}  {'yes' if r['same_rows'] else 'NO'}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--formats", default="delta")
-    parser.add_argument("--sizes", default="1M")
-    parser.add_argument("--phase", default="stale1", choices=["stale", "stale1"])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--child", choices=["seed", "single", "chain"], help=argparse.SUPPRESS)
-    for hidden in ("--format", "--root"):
-        parser.add_argument(hidden, help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser = harness.sides_parser(__doc__, SIDES, ("stale", "stale1"), "stale1")
     args = parser.parse_args()
     if args.child:
         run_child(args)
         return
-
-    results = []
-    print(HEADER, flush=True)
-    for fmt in args.formats.split(","):
-        for size in args.sizes.split(","):
-            result = measure(fmt, harness.parse_size(size), args.phase, args.rounds)
-            results.append(result)
-            print(line(result), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    results = harness.run_sides(__file__, args, SIDES, HEADER, line)
     if not all(r["same_rows"] for r in results):
         sys.exit("the chain and the single store found different rows")
     slow = [r for r in results if r["ratio"] > TARGET_RATIO]

@@ -220,8 +220,9 @@ def _source(con: duckdb.DuckDBPyConnection, fmt: str, root: Path, name: str) -> 
         from pyiceberg.catalog import load_catalog
         from pyiceberg.exceptions import NoSuchTableError
 
+        # the store's catalog name: pyiceberg's SQL catalog keeps tables per catalog name
         catalog = load_catalog(
-            "floor", type="sql", uri=f"sqlite:///{root / '_catalog' / 'iceberg.db'}"
+            "metaxy_lake", type="sql", uri=f"sqlite:///{root / '_catalog' / 'iceberg.db'}"
         )
         try:
             table = catalog.load_table(("metaxy", name))

@@ -113,3 +113,60 @@ def digest(tables: dict[str, Any], key: str = "sample_uid") -> dict[str, list[in
         out[kind] = [int(row[0]), int(row[1])]
     out["orphaned"] = [tables["orphaned"].num_rows, 0]
     return out
+
+
+def sides_parser(doc: str, sides: Sequence[str], phases: Sequence[str], phase: str) -> Any:
+    """The command line of a benchmark timing two sides of one seeded case.
+
+    Its visible options: ``--formats``, ``--sizes``, ``--phase``, ``--rounds``, ``--json``;
+    the hidden ones carry a child's case.
+    """
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--formats", default="delta")
+    parser.add_argument("--sizes", default="1M")
+    parser.add_argument("--phase", default=phase, choices=list(phases))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", choices=["seed", *sides], help=argparse.SUPPRESS)
+    for hidden in ("--format", "--root"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    return parser
+
+
+def run_sides(
+    script: str, args: Any, sides: tuple[str, str], header: str, line: Any
+) -> list[dict[str, Any]]:
+    """Per format and size: seed a case in a fresh process, time both sides alternately.
+
+    Prints ``header`` and a ``line`` per result, writes ``--json``; each result holds the
+    medians, the ratio (first side over second), peak RSS, whether both found the same
+    rows, and the first side's ``digest``.
+    """
+    import tempfile
+
+    results = []
+    print(header, flush=True)
+    for fmt in args.formats.split(","):
+        for size in args.sizes.split(","):
+            n = parse_size(size)
+            with tempfile.TemporaryDirectory(prefix="mxl-bench-") as tmp:
+                case = ["--format", fmt, "--n", str(n), "--phase", args.phase, "--root", tmp]
+                child(script, ["seed", *case])
+                first, second = alternate(script, case, sides, args.rounds)
+            result = {
+                "format": fmt,
+                "n": n,
+                "phase": args.phase,
+                **compared(first, second, sides),
+                "digest": first[0]["digest"],
+                "rounds": args.rounds,
+            }
+            results.append(result)
+            print(line(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results

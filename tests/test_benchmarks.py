@@ -38,13 +38,13 @@ def _rows(table: pa.Table, key: str, stale: bool) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("graph", graphs.GRAPHS + graphs.SHAPES)
 @pytest.mark.parametrize("phase", ["new", "stale"])
-def test_floor_and_resolve_update_agree(tmp_path: Path, graph: str, phase: str) -> None:
+def test_floor_and_resolve_update_agree(tmp_path: Path, graph: str, phase: str, fmt: str) -> None:
     bench = graphs.build(graph)
-    store = LakeStore(tmp_path)
+    store = LakeStore(tmp_path, format=fmt)
     graphs.seed(store, bench, 500, phase)
 
     ours = store.resolve_update(bench.leaf)
-    theirs = floor.run(graph, "delta", tmp_path)
+    theirs = floor.run(graph, fmt, tmp_path)
 
     rows = 500 // bench.spread  # one per sample, per video for an aggregation
     assert ours.counts() == {
