@@ -324,6 +324,7 @@ def test_a_relationship_without_on_is_refused(make: Any, error: type, words: str
         ([("video", LR.expansion(on=["video_id"]))], ["clip_id"], {}, LINEAGE, "to store"),
         ([("clip", LR.aggregation(on=["nope"]))], ["video_id"], {}, UNKNOWN, "lacks"),
         ([("clip", LR.aggregation(on=["video_id"]))], ["clip_id"], {}, LINEAGE, "id columns"),
+        ([("video", "1:N")], ["clip_id"], {"video_id": str}, LINEAGE, "takes LineageRelation"),
         (
             [("clip", LR.aggregation(on=["video_id"])), ("clip2", LR.identity())],
             ["video_id"],

@@ -6,6 +6,10 @@ target should hold (ids, carried upstream columns, provenance and data-version c
 ``compare`` joins it with the target's live rows once, materialises the rows that need
 work in a temporary table of the increment's own DuckDB session, and splits them into
 new, stale and orphaned.
+
+One expected row stands for ``FeatureDefinition.join_columns``: the id columns, or an
+expansion's parent columns (its stored children are compared per parent, ``_parents``).
+An aggregation dep contributes one row per group (``_upstream_relation``).
 """
 
 from __future__ import annotations
@@ -349,20 +353,20 @@ def compare(
     stale even when its provenance is current.
     """
     definition, shard = request.definition, request.shard
-    ids = list(definition.join_columns)
-    live = in_shard(latest(request.target_rows, definition.id_columns), ids, shard)
+    keys = list(definition.join_columns)
+    live = in_shard(latest(request.target_rows, definition.id_columns), keys, shard)
     scope = [*request.target_filters, *request.global_filters]
     scoped = narwhals_flag(live, scope, _SCOPE, every=True)
     flagged = narwhals_flag(scoped, request.staleness_predicates, _PREDICATE, every=False)
     if definition.expands:
-        target = _parents(flagged, ids, definition.field_names)
+        target = _parents(flagged, keys, definition.field_names)
     else:
         target = flagged.project(
-            f"{idents(ids)}, {ident(PROVENANCE)} AS {_T_PROVENANCE}, "
+            f"{idents(keys)}, {ident(PROVENANCE)} AS {_T_PROVENANCE}, "
             f"{ident(PROVENANCE_BY_FIELD)} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, "
             f"{_SCOPE}, {_PREDICATE}"
         )
-    joined = expected.rows.project(f"*, true AS {_IN_EXPECTED}").join(target, ids, how="outer")
+    joined = expected.rows.project(f"*, true AS {_IN_EXPECTED}").join(target, keys, how="outer")
     kind = (
         f"CASE WHEN {_IN_TARGET} IS NULL THEN 'new' "
         f"WHEN NOT {_SCOPE} THEN NULL "
@@ -395,7 +399,7 @@ def compare(
         return rows.filter(f"{_KIND} = {lit(name)}").project(idents(names))
 
     if counts["orphaned"]:
-        orphan_rows = live.join(of_kind("orphaned", ids), ids, how="semi")
+        orphan_rows = live.join(of_kind("orphaned", keys), keys, how="semi")
     else:
         orphan_rows = live.limit(0)
     orphaned = materialize(con, orphan_rows, _ORPHANS_TABLE)

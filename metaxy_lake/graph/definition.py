@@ -20,7 +20,7 @@ from metaxy_lake.filters import filter_columns, parse_filter
 from metaxy_lake.graph.columns import arrow_type
 from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
-from metaxy_lake.graph.relationship import Kind
+from metaxy_lake.graph.relationship import Kind, LineageRelationship
 from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
 from metaxy_lake.schema import SYSTEM_PREFIX, canonical_id_type, is_id_type
 
@@ -169,6 +169,11 @@ def _dep_keys(
 ) -> tuple[str, ...]:
     """The columns (after rename) a dep joins on; ``on`` must name upstream columns."""
     lineage = dep.lineage
+    if not isinstance(lineage, LineageRelationship):
+        raise LineageError(
+            f"feature {key}: lineage= of {upstream.key} takes LineageRelationship.identity(), "
+            f".expansion(on=[...]) or .aggregation(on=[...]), not {lineage!r}"
+        )
     ids = tuple(renamed[c] for c in upstream.id_columns)
     if lineage.kind == "identity":
         return ids
