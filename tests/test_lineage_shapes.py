@@ -22,7 +22,7 @@ import metaxy_lake as mxl
 INITIAL = "__metaxy_initial__"
 LR = mxl.LineageRelationship
 UNKNOWN, LINEAGE = mxl.UnknownDependencyError, mxl.LineageError
-DVBF = "metaxy_data_version_by_field"
+DVBF, PBF = "metaxy_data_version_by_field", "metaxy_provenance_by_field"
 
 
 def _md5(*parts: str) -> str:
@@ -444,3 +444,69 @@ def test_lineage_flags_a_group_that_changed_before_its_row_was_written(tmp_path:
     assert sorted(r["ids"]["clip_id"] for r in clips) == ["a-0", "a-1", "a-2"]
     assert not any(r["verified"] for r in clips)  # the three do not hash to what it recorded
     assert [r["verified"] for r in found if r["depth"] == 0] == [None]
+
+
+def test_an_expansion_joins_a_one_to_one_dep_on_the_parent(tmp_path: Path) -> None:
+    graph = mxl.FeatureGraph()
+    with graph.use():
+
+        class Video(mxl.Feature, spec=mxl.FeatureSpec(key="m/video", id_columns=["video_id"])):
+            pass
+
+        class Meta(mxl.Feature, spec=mxl.FeatureSpec(key="m/meta", id_columns=["vid"])):
+            lang: str
+
+        class Clip(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="m/clip",
+                id_columns=["clip_id"],
+                deps=[
+                    mxl.FeatureDep(Video, lineage=LR.expansion(on=["video_id"])),
+                    mxl.FeatureDep(Meta, rename={"vid": "video_id"}),
+                ],
+            ),
+        ):
+            video_id: str
+
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(Video, pl.DataFrame({"video_id": ["a", "b"], PBF: [{"default": "v1"}] * 2}))
+    store.write(
+        Meta, pl.DataFrame({"vid": ["a"], "lang": ["en"], PBF: [{"default": "m1"}]})
+    )  # b has no metadata: a required 1:1 dep, so no clips for b yet
+    (row,) = store.resolve_update(Clip).new.collect().to_polars().to_dicts()
+    default = _md5("default", INITIAL, "m/meta.default", "m1", "m/video.default", "v1")
+    assert (row["video_id"], row["lang"]) == ("a", "en")
+    assert as_dict(row["metaxy_provenance_by_field"]) == {"default": default}
+
+
+def test_snapshots_record_the_shapes_and_the_tree_shows_them(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from metaxy_lake.cli.render import graph_tree
+    from metaxy_lake.graph.snapshot import DepSnapshot, GraphSnapshot
+
+    video, _, _ = _graph()
+    graph = video.graph()
+    store = mxl.LakeStore(tmp_path / "store")
+    store.push_graph(graph=graph, git_commit=None)
+    loaded = mxl.LakeStore(tmp_path / "store").load_snapshot()
+    assert loaded == GraphSnapshot.of(graph)
+    clip_dep, agg_dep, video_dep = (
+        *loaded.features["v/clip"].deps,
+        *loaded.features["v/summary"].deps,
+    )
+    assert (clip_dep.lineage, clip_dep.on) == ("expansion", ("video_id",))
+    assert (agg_dep.lineage, agg_dep.on, video_dep.lineage) == (
+        "aggregation",
+        ("video_id",),
+        "identity",
+    )
+    old = {"feature": "v/video", "columns": {"video_id": "video_id"}}  # before the shapes
+    assert DepSnapshot.from_json(old) == DepSnapshot("v/video", {"video_id": "video_id"})
+
+    console = Console(width=200, record=True)
+    console.print(graph_tree(loaded))
+    text = console.export_text()
+    assert "video_id)  expansion on video_id" in text
+    assert "aggregation on video_id" in text

@@ -178,14 +178,24 @@ def _feature_branch(tree: Tree, feature: FeatureSnapshot) -> None:
         deps = branch.add("deps")
         for d in feature.deps:
             columns = ", ".join(a if a == b else f"{a} → {b}" for a, b in d.columns.items())
-            deps.add(Text.assemble(d.feature, (f"  ({columns})" if columns else "", "dim")))
+            shape = [f"{d.lineage} on {', '.join(d.on)}"] if d.lineage != "identity" else []
+            shape += ["optional"] if d.optional else []
+            shape += [f"where {' AND '.join(d.filters)}"] if d.filters else []
+            deps.add(
+                Text.assemble(
+                    d.feature,
+                    (f"  ({columns})" if columns else "", "dim"),
+                    (f"  {'; '.join(shape)}" if shape else "", "cyan"),
+                )
+            )
 
 
 def graph_tree(snapshot: GraphSnapshot) -> Tree:
     """The graph as a rich tree: features upstream first, their fields and dependencies.
 
     Each feature shows its short version; each field its code version, short version and
-    upstream fields; each dependency its carried columns.
+    upstream fields; each dependency its carried columns and its shape (lineage, optional,
+    filters).
 
     Args:
         snapshot: The graph (or a :func:`focus` of it).

@@ -29,11 +29,43 @@ class FieldSnapshot:
 
 @dataclass(frozen=True)
 class DepSnapshot:
-    """One dependency as recorded: the upstream key and its carried columns."""
+    """One dependency as recorded: the upstream key, its carried columns and its shape."""
 
     feature: str
     columns: Mapping[str, str] = field(default_factory=dict)
-    """Stored upstream column → its name downstream (ids and carried user columns)."""
+    """Stored upstream column → its name downstream (join keys and carried columns)."""
+    lineage: str = "identity"
+    """``identity``, ``expansion`` or ``aggregation``."""
+    on: tuple[str, ...] = ()
+    optional: bool = False
+    filters: tuple[str, ...] = ()
+    """The filters as written (SQL-like text)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (``from_json`` reads it back, and reads older ones too)."""
+        return {
+            "feature": self.feature,
+            "columns": dict(self.columns),
+            "lineage": self.lineage,
+            "on": list(self.on),
+            "optional": self.optional,
+            "filters": list(self.filters),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DepSnapshot:
+        """The dependency ``to_json`` described.
+
+        A snapshot recorded before the shapes existed reads as identity.
+        """
+        return cls(
+            data["feature"],
+            dict(data["columns"]),
+            data.get("lineage", "identity"),
+            tuple(data.get("on", ())),
+            bool(data.get("optional", False)),
+            tuple(data.get("filters", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,7 @@ class FeatureSnapshot:
                 }
                 for f in self.fields
             ],
-            "deps": [{"feature": d.feature, "columns": dict(d.columns)} for d in self.deps],
+            "deps": [d.to_json() for d in self.deps],
         }
 
     @classmethod
@@ -92,7 +124,7 @@ class FeatureSnapshot:
                 FieldSnapshot(f["key"], f["code_version"], f["version"], tuple(f["deps"]))
                 for f in data["fields"]
             ),
-            deps=tuple(DepSnapshot(d["feature"], dict(d["columns"])) for d in data["deps"]),
+            deps=tuple(DepSnapshot.from_json(d) for d in data["deps"]),
             id_columns=tuple(data["id_columns"]),
             user_columns=dict(data["user_columns"]),
         )
@@ -113,7 +145,17 @@ class FeatureSnapshot:
                 )
                 for f in sorted(definition.fields, key=lambda f: str(f.key))
             ),
-            deps=tuple(DepSnapshot(str(d.key), dict(d.columns)) for d in definition.deps),
+            deps=tuple(
+                DepSnapshot(
+                    str(d.key),
+                    dict(d.columns),
+                    d.lineage,
+                    spec.lineage.on,
+                    d.optional,
+                    tuple(spec.filters),
+                )
+                for d, spec in zip(definition.deps, definition.spec.feature_deps, strict=True)
+            ),
             id_columns=definition.id_columns,
             user_columns={n: str(t) for n, t in definition.user_columns.items()},
         )
