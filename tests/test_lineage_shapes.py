@@ -510,3 +510,150 @@ def test_snapshots_record_the_shapes_and_the_tree_shows_them(tmp_path: Path) -> 
     text = console.export_text()
     assert "video_id)  expansion on video_id" in text
     assert "aggregation on video_id" in text
+
+
+def test_an_expansion_with_every_dep_optional_joins_integer_parents(tmp_path: Path) -> None:
+    graph = mxl.FeatureGraph()
+    with graph.use():
+
+        class Video(mxl.Feature, spec=mxl.FeatureSpec(key="i/video", id_columns=["video_id"])):
+            video_id: int
+
+        class Meta(mxl.Feature, spec=mxl.FeatureSpec(key="i/meta", id_columns=["video_id"])):
+            video_id: int
+
+        expansion = LR.expansion(on=["video_id"])
+
+        class Clip(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="i/clip",
+                id_columns=["clip_id"],
+                deps=[
+                    mxl.FeatureDep(Video, lineage=expansion, optional=True),
+                    mxl.FeatureDep(Meta, optional=True),  # never written
+                ],
+            ),
+        ):
+            video_id: int
+
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(Video, pl.DataFrame({"video_id": [1, 2], PBF: [{"default": "v"}] * 2}))
+    new = store.resolve_update(Clip).new.collect().to_polars()
+    assert sorted(new["video_id"]) == [1, 2]
+
+
+def test_expansion_scope_filters_decide_which_children_count(tmp_path: Path) -> None:
+    video, clip, _ = _graph()
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(video, _videos({"a": ("a1", "f1"), "b": ("a2", "f2")}))
+    store.write(clip, _children(store.resolve_update(clip).new.collect().to_polars(), 3))
+    early = {clip: nw.col("start") < 1}
+    # a predicate matching only children out of scope makes nothing stale
+    inc = store.resolve_update(clip, filters=early, staleness_predicates=nw.col("start") == 2)
+    assert inc.counts() == {"new": 0, "stale": 0, "orphaned": 0}
+    # one out-of-scope child rewritten with other provenance is not seen either
+    odd = _children(
+        store.resolve_update(clip, staleness_predicates=nw.col("start") == 2)
+        .stale.collect()
+        .to_polars(),
+        3,
+    ).filter(pl.col("clip_id") == "a-2")
+    store.write(clip, odd.with_columns(metaxy_provenance=pl.lit("other")))
+    assert store.resolve_update(clip, filters=early).counts()["stale"] == 0
+    assert store.resolve_update(clip).counts()["stale"] == 1
+    # orphans: only the children in scope are reported
+    store.delete(video, nw.col("video_id") == "b")
+    inc = store.resolve_update(clip, filters=early)
+    assert inc.orphaned.collect().to_polars()["clip_id"].to_list() == ["b-0"]
+    assert inc.counts()["orphaned"] == 1
+
+
+def test_an_aggregation_leaves_rows_without_a_group_out(tmp_path: Path) -> None:
+    graph = mxl.FeatureGraph()
+    with graph.use():
+
+        class Reading(
+            mxl.Feature, spec=mxl.FeatureSpec(key="s/reading", id_columns=["reading_id"])
+        ):
+            sensor: str | None = None
+
+        class Stat(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="s/stat",
+                id_columns=["sensor"],
+                deps=[mxl.FeatureDep(Reading, lineage=LR.aggregation(on=["sensor"]))],
+            ),
+        ):
+            pass
+
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(
+        Reading,
+        pl.DataFrame(
+            {"reading_id": ["r1", "r2"], "sensor": ["s1", None], PBF: [{"default": "p"}] * 2}
+        ),
+    )
+    new = store.resolve_update(Stat).new.collect().to_polars()
+    assert new["sensor"].to_list() == ["s1"]
+    assert [store.resolve_update(Stat, shard=(i, 2)).counts()["new"] for i in range(2)] in (
+        [1, 0],
+        [0, 1],
+    )
+
+
+def test_an_expansion_child_must_declare_its_parents_id_type() -> None:
+    graph = mxl.FeatureGraph()
+    with graph.use():
+
+        class Video(mxl.Feature, spec=mxl.FeatureSpec(key="t/video", id_columns=["video_id"])):
+            video_id: int
+
+        with pytest.raises(mxl.LineageError, match="declare the same type"):
+
+            class Clip(
+                mxl.Feature,
+                spec=mxl.FeatureSpec(
+                    key="t/clip",
+                    id_columns=["clip_id"],
+                    deps=[mxl.FeatureDep(Video, lineage=LR.expansion(on=["video_id"]))],
+                ),
+            ):
+                video_id: str
+
+    assert "t/clip" not in graph
+
+
+def test_a_group_through_a_fallback_chain_is_the_one_served_then(tmp_path: Path) -> None:
+    video, clip, summary = _graph()
+    prod = mxl.LakeStore(tmp_path / "prod", name="prod")
+    prod.write(video, _videos({"a": ("a1", "f1")}))
+    prod.write(clip, _children(prod.resolve_update(clip).new.collect().to_polars(), 2))
+    dev = mxl.LakeStore(tmp_path / "dev", name="dev", fallback=[prod])
+    _written(dev, summary)
+    again = _children(
+        dev.resolve_update(clip, staleness_predicates=nw.lit(True)).stale.collect().to_polars(), 2
+    ).filter(pl.col("clip_id") == "a-0")
+    dev.write(clip, again)  # dev recomputes a-0 after the summary was written
+
+    found = dev.lineage(summary, ["a"], depth=1).to_arrow().to_pylist()
+    clips = {r["ids"]["clip_id"]: r for r in found if r["feature"] == "v/clip"}
+    assert {c: r["metaxy_store"] for c, r in clips.items()} == {"a-0": "prod", "a-1": "prod"}
+    assert all(r["verified"] for r in clips.values())
+
+
+def test_explain_sees_an_aggregations_group_through_the_callers_filters(tmp_path: Path) -> None:
+    video, clip, summary = _graph()
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(video, _videos({"a": ("a1", "f1")}))
+    store.write(clip, _children(store.resolve_update(clip).new.collect().to_polars(), 2))
+    _written(store, summary)
+    store.write(video, _videos({"a": ("a2", "f1")}))  # new audio: the clips are cut again,
+    store.write(clip, _children(store.resolve_update(clip).stale.collect().to_polars(), 3))
+
+    audio = _clip_fields("a2", "f1")[0]["audio"]  # each new clip's audio data version
+    for scope, members in (({clip: nw.col("start") < 2}, 2), (None, 3)):
+        (cause,) = store.explain(summary, ["a"], filters=scope).to_arrow().to_pylist()
+        assert (cause["field"], cause["upstream_feature"]) == ("speech", "v/clip")
+        assert cause["expected"] == _md5(*[audio] * members)  # the group the increment saw

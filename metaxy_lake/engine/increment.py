@@ -25,6 +25,7 @@ from metaxy_lake.engine.recipe import (
     MISSING_UPSTREAM,
     HashSettings,
     field_provenance,
+    group_hash,
     map_value,
     sample_hash,
 )
@@ -53,7 +54,6 @@ from metaxy_lake.schema import (
     UPSTREAM,
 )
 
-BAR = "|"
 _KIND = "_mxl_kind"
 _IN_EXPECTED = "_mxl_e"
 _IN_TARGET = "_mxl_t"
@@ -166,9 +166,7 @@ def _upstream_relation(
         order = idents(dep.id_columns.values())
         columns += [f"list({ident(c)} ORDER BY {order}) AS {ident(c)}" for c in user]
         columns += [
-            f"CASE WHEN count(*) = count({sql}) "
-            f"THEN {settings.hash(f'string_agg({sql}, {lit(BAR)} ORDER BY {order})')} END "
-            f"AS {ident(alias)}"
+            f"{group_hash(sql, order, settings)} AS {ident(alias)}"
             for alias, sql in extracted.items()
         ]
     else:
@@ -176,7 +174,10 @@ def _upstream_relation(
         columns += [f"{sql} AS {ident(alias)}" for alias, sql in extracted.items()]
     if dep.optional:  # tells a missing row (its values are '') from a null value (an error)
         columns.append(f"true AS {_present(index)}")
-    group = f" GROUP BY {idents(keys)}" if dep.lineage == "aggregation" else ""
+    group = ""
+    if dep.lineage == "aggregation":  # a row whose group column is null is in no group
+        present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
+        group = f" WHERE {present} GROUP BY {idents(keys)}"
     return query(renamed, f"SELECT {', '.join(columns)} FROM {SRC}{group}"), values
 
 
@@ -298,22 +299,28 @@ def _changed_fields(field_values: dict[str, str]) -> str:
 def _parents(children: Relation, keys: Sequence[str], fields: Sequence[str]) -> Relation:
     """An expansion's stored children, one row per parent, as ``compare`` reads a target.
 
-    A field's stored provenance is the one its children share, NULL (so, changed) when
-    they disagree; the sample provenance likewise. A parent is in scope when any child is,
-    and matches the staleness predicates when any child does.
+    Only the children in scope (the target and global filters) count: a field's stored
+    provenance is the one they share, NULL (so, changed) when they disagree; the sample
+    provenance likewise. A parent is in scope when any child is, and matches the
+    staleness predicates when an in-scope child does. A child whose parent columns are
+    null names no parent and is never compared.
     """
+    scoped = f"FILTER (WHERE {_SCOPE})"
 
     def shared(sql: str) -> str:
         return (
-            f"CASE WHEN count(DISTINCT {sql}) = 1 AND count({sql}) = count(*) THEN min({sql}) END"
+            f"CASE WHEN count(DISTINCT {sql}) {scoped} = 1 "
+            f"AND count({sql}) {scoped} = count(*) {scoped} THEN min({sql}) {scoped} END"
         )
 
     by_field = string_map(fields, [shared(map_value(PROVENANCE_BY_FIELD, f)) for f in fields])
+    named = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
     return query(
         children,
         f"SELECT {idents(keys)}, {shared(ident(PROVENANCE))} AS {_T_PROVENANCE}, "
         f"{by_field} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, bool_or({_SCOPE}) AS {_SCOPE}, "
-        f"bool_or({_PREDICATE}) AS {_PREDICATE} FROM {SRC} GROUP BY {idents(keys)}",
+        f"bool_or({_PREDICATE} AND {_SCOPE}) AS {_PREDICATE} FROM {SRC} WHERE {named} "
+        f"GROUP BY {idents(keys)}",
     )
 
 
@@ -398,8 +405,9 @@ def compare(
     def of_kind(name: str, names: Sequence[str]) -> Relation:
         return rows.filter(f"{_KIND} = {lit(name)}").project(idents(names))
 
-    if counts["orphaned"]:
-        orphan_rows = live.join(of_kind("orphaned", keys), keys, how="semi")
+    if counts["orphaned"]:  # the stored rows in scope (an expansion's: the children)
+        in_scope = narwhals_filter(live, scope)
+        orphan_rows = in_scope.join(of_kind("orphaned", keys), keys, how="semi")
     else:
         orphan_rows = live.limit(0)
     orphaned = materialize(con, orphan_rows, _ORPHANS_TABLE)

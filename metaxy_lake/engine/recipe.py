@@ -74,6 +74,15 @@ def sample_hash(values_by_field: Mapping[str, str], settings: HashSettings) -> s
     return settings.hash(join_with_bar(values_by_field[k] for k in sorted(values_by_field)))
 
 
+def group_hash(value: str, order: str, settings: HashSettings) -> str:
+    """SQL aggregate: a group's values joined by ``|`` in ``order``, hashed (aggregation).
+
+    NULL when a member's value is NULL, so that a required value stays required.
+    """
+    joined = f"string_agg({value}, {lit('|')} ORDER BY {order})"
+    return f"CASE WHEN count(*) = count({value}) THEN {settings.hash(joined)} END"
+
+
 def map_value(column: str, key: str) -> str:
     """SQL for one entry of a ``MAP(VARCHAR, VARCHAR)`` column."""
     return f"{ident(column)}[{lit(key)}]"

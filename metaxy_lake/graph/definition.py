@@ -195,13 +195,16 @@ def _join_columns(
     key: FeatureKey,
     deps: Sequence[ResolvedDep],
     id_columns: tuple[str, ...],
+    types: Mapping[str, pa.DataType],
     user: Mapping[str, pa.DataType],
+    known: Mapping[FeatureKey, FeatureDefinition],
 ) -> tuple[str, ...]:
     """The columns every dep joins on, which one expected row of an increment stands for.
 
     Raises:
         LineageError: The deps join on different columns, or the columns are not the
-            feature's id columns (for an expansion, columns the feature stores).
+            feature's id columns (for an expansion, columns the feature stores, of the
+            parent's id types where both are declared).
     """
     if not deps:
         return id_columns
@@ -228,6 +231,17 @@ def _join_columns(
             f"feature {key}: expansion of {expansion.key} on {list(expansion.keys)} needs {key} "
             f"to store {missing} (declare them as columns of {key}): each child names its parent"
         )
+    parent = known[expansion.key]
+    parent_types = {n: parent.id_types.get(s) for s, n in expansion.id_columns.items()}
+    for name in expansion.keys:
+        mine, theirs = types.get(name) or user.get(name), parent_types.get(name)
+        if mine is not None and is_id_type(mine):
+            mine = canonical_id_type(mine)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise LineageError(
+                f"feature {key}: column {name!r} is declared {mine}, but the id column of its "
+                f"parent {expansion.key} is {theirs}: declare the same type"
+            )
     return expansion.keys
 
 
@@ -329,7 +343,7 @@ def resolve_definition(
         mappings[up_key] = dep.fields_mapping
         _check_mapping(key, dep, known[up_key], spec.field_specs)
         resolved_deps.append(_resolve_dep(key, dep, known[up_key]))
-    join_columns = _join_columns(key, resolved_deps, id_columns, user)
+    join_columns = _join_columns(key, resolved_deps, id_columns, id_types, user, known)
 
     sources: dict[str, FeatureKey] = {}
     for rdep in resolved_deps:

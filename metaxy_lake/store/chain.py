@@ -29,7 +29,7 @@ from metaxy_lake.errors import (
 )
 from metaxy_lake.formats import AsOf, LakeTable
 from metaxy_lake.graph import FeatureDefinition
-from metaxy_lake.schema import STORE
+from metaxy_lake.schema import CREATED_AT, STORE
 from metaxy_lake.store.context import Link, StoreContext
 from metaxy_lake.store.tables import stored_id_types
 
@@ -156,14 +156,17 @@ def chain_rows(
     id_types: Mapping[str, pa.DataType],
     with_store: bool = False,
     overlay: bool = True,
+    before: dt.datetime | None = None,
 ) -> Relation:
     """Every row of the store serving each sample: the chain's per-sample overlay.
 
     With ``with_store``, a ``metaxy_store`` column names the store each row came from;
-    without ``overlay``, every store's rows of every sample (what lineage searches).
+    without ``overlay``, every store's rows of every sample (what lineage searches); with
+    ``before``, only rows written at or before it, in each store before the overlay (the
+    chain as it served then).
     """
     primary = tables[0]
-    if len(tables) == 1 and not with_store:
+    if len(tables) == 1 and not with_store and before is None:
         return primary.store.rows(con, primary.table, definition, id_types)
     present = [t for t in tables if t.table is not None]
     if not present:
@@ -177,6 +180,8 @@ def chain_rows(
         assert part.table is not None
         localize = part.store.engine.localizer(part.store.root, part.store.storage)
         rows = scan(con, part.table.scan(), schema, localize)
+        if before is not None:
+            rows = rows.filter(f"{ident(CREATED_AT)} <= TIMESTAMPTZ {lit(before.isoformat())}")
         if with_store:
             rows = rows.project(f"*, {lit(part.store.name)} AS {ident(STORE)}")
         if served is None:

@@ -13,6 +13,7 @@ roots.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from metaxy_lake.store.asked import asked_increment
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.groups import GROUP, group
 from metaxy_lake.store.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
+from metaxy_lake.store.resolving import filters_by_feature
 from metaxy_lake.store.samples import SampleIds, id_values
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.types import Filters, FiltersByFeature, filter_list
@@ -168,12 +170,17 @@ def _recorded(row: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass
 class Explainer:
-    """What one explanation reads: the store, the graph, the recorded snapshots."""
+    """What one explanation reads: the store, the graph, the recorded snapshots.
+
+    ``scope`` holds, per upstream feature, the caller's filters on its live rows (theirs
+    and the global ones): what the increment saw of an aggregation's group now.
+    """
 
     ctx: StoreContext
     con: duckdb.DuckDBPyConnection
     graph: FeatureGraph
     snapshots: Mapping[str, GraphSnapshot]
+    scope: Mapping[FeatureKey, Sequence[Any]] = dataclasses.field(default_factory=dict)
 
     def code_of(self, key: FeatureKey, row: Mapping[str, Any]) -> dict[str, str] | None:
         """The code versions the snapshot that wrote ``row`` recorded for ``key``."""
@@ -208,9 +215,11 @@ class Explainer:
             up = self.graph.get(dep.key)
             if dep.lineage == "aggregation":  # the group, as one row
                 for parents, row in zip(out, rows, strict=True):
-                    at = None if live else row[CREATED_AT]
-                    found_group = group(self.ctx, self.con, settings, dep, up, row, at)
-                    parents[dep.key] = found_group.as_row()
+                    at, scope = (
+                        (None, self.scope.get(dep.key, ())) if live else (row[CREATED_AT], ())
+                    )
+                    members = group(self.ctx, self.con, settings, dep, up, row, at, filters=scope)
+                    parents[dep.key] = members.as_row()
                 continue
             found = self.rows(up, upstream_keys(dep, rows), live=live).rows
             by_ids = {id_values(r, up.id_columns): r for r in found} if live else {}
@@ -315,7 +324,10 @@ def explain(
 ) -> nw.DataFrame[pa.Table]:
     """Why samples need work (see ``LakeStore.explain``)."""
     definition, graph = ctx.resolve(feature)
-    x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx))
+    every = filter_list(global_filters)
+    per_feature = filters_by_feature(definition, graph, filters)
+    scope = {d.key: [*per_feature.get(d.key, []), *every] for d in definition.deps}
+    x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx), scope)
     start = x.rows(definition, ids, live=True)  # also checks and types the ids
     stored = {id_values(r, definition.id_columns): r for r in start.rows}
     work = asked_increment(

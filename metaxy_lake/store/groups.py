@@ -3,15 +3,14 @@
 A row of a feature that aggregates an upstream feature (``aggregation(on=[...])``) stands
 for a group: the upstream live rows whose ``on`` values are the row's and that pass the
 dep's filters. Lineage and explain find a group's rows as they were live at a time (the
-row's write time, or now) and hash them as the increment does (per field, the members'
-data versions joined by ``|`` in upstream id order), so a group found can be checked
-against the data version the row recorded.
+row's write time, or now) and hash them with the increment's SQL (``group_hash``), so a
+group found can be checked against the data version the row recorded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +19,9 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.engine.increment import renamed_rows
-from metaxy_lake.engine.recipe import HashSettings
-from metaxy_lake.engine.relations import latest, narwhals_filter
-from metaxy_lake.engine.sql import ident, idents, lit
+from metaxy_lake.engine.recipe import HashSettings, group_hash, map_value
+from metaxy_lake.engine.relations import SRC, latest, narwhals_filter, query
+from metaxy_lake.engine.sql import ident, idents
 from metaxy_lake.formats import AsOf
 from metaxy_lake.graph import FeatureDefinition, ResolvedDep
 from metaxy_lake.schema import (
@@ -72,17 +71,6 @@ class Group:
         }
 
 
-def _hashes(
-    con: duckdb.DuckDBPyConnection, settings: HashSettings, texts: list[str | None]
-) -> list[str | None]:
-    """Each text hashed with the store's recipe, in one query."""
-    if not texts:
-        return []
-    sql = ", ".join("NULL" if t is None else settings.hash(lit(t)) for t in texts)
-    (found,) = con.execute(f"SELECT {sql}").fetchall()  # fetched whole: con stays usable
-    return list(found)
-
-
 def group(
     ctx: StoreContext,
     con: duckdb.DuckDBPyConnection,
@@ -92,6 +80,7 @@ def group(
     row: Mapping[str, Any],
     at: dt.datetime | None,
     as_of: AsOf | None = None,
+    filters: Sequence[Any] = (),
 ) -> Group:
     """The group ``row`` stands for through ``dep``: its members live at ``at`` (or now).
 
@@ -104,24 +93,23 @@ def group(
         row: A row of the aggregating feature (it holds the ``on`` columns).
         at: The time the members were live at; None for now.
         as_of: The chain's tables as of then (lineage's ``as_of``).
+        filters: Filters on the dep's rows besides its own (explain's, for now).
     """
     tables = open_chain(ctx, upstream, settings, as_of)
-    rel = chain_rows(con, tables, upstream, chain_id_types(tables, upstream), with_store=True)
-    if at is not None:
-        rel = rel.filter(f"{ident(CREATED_AT)} <= TIMESTAMPTZ {lit(at.isoformat())}")
+    types = chain_id_types(tables, upstream)
+    rel = chain_rows(con, tables, upstream, types, with_store=True, before=at)
     live = renamed_rows(latest(rel, list(upstream.id_columns)), dep)
     same = [nw.col(k) == row[k] for k in dep.keys]
-    found = narwhals_filter(live, [*dep.filters, *same]).order(idents(dep.id_columns.values()))
+    found = narwhals_filter(live, [*dep.filters, *filters, *same])
+    order = idents(dep.id_columns.values())
+    fields = [str(f.key) for f in upstream.fields]
+    values = [map_value(DATA_VERSION_BY_FIELD, f) for f in fields] + [ident(DATA_VERSION)]
+    hashes = query(
+        found, f"SELECT {', '.join(group_hash(v, order, settings) for v in values)} FROM {SRC}"
+    )
+    (hashed,) = hashes.fetchall()
+    arrow = found.order(order).to_arrow_table()
     stored = {name: column for column, name in dep.renamed.items()}
-    arrow = found.to_arrow_table()
     schema = pa.schema([f.with_name(stored.get(f.name, f.name)) for f in arrow.schema])
     members = [{stored.get(k, k): v for k, v in r.items()} for r in arrow.to_pylist()]
-    fields = [str(f.key) for f in upstream.fields]
-
-    def joined(values: list[str | None]) -> str | None:
-        return None if any(v is None for v in values) else "|".join(str(v) for v in values)
-
-    texts = [joined([dict(m[DATA_VERSION_BY_FIELD] or []).get(f) for m in members]) for f in fields]
-    texts.append(joined([m[DATA_VERSION] for m in members]))
-    hashes = _hashes(con, settings, texts)
-    return Group(members, dict(zip(fields, hashes[:-1], strict=True)), hashes[-1], schema)
+    return Group(members, dict(zip(fields, hashed[:-1], strict=True)), hashed[-1], schema)

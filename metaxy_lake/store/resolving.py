@@ -6,6 +6,8 @@ The target and every dependency are read through the store's fallback chain
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pyarrow as pa
 
 from metaxy_lake.engine import increment as engine
@@ -53,20 +55,43 @@ def check_shard(shard: tuple[int, int] | None) -> None:
 def upstream_id_types(
     dep: ResolvedDep, tables: list[ChainTable], upstream: FeatureDefinition
 ) -> dict[str, pa.DataType]:
-    """The target's id types as a dependency's tables fix them (its names after rename).
+    """The types of the columns a dep joins on (its names after rename), as held.
 
-    An identity dep's id columns are the target's; an aggregation's ``on`` columns are.
+    An identity's or expansion's id columns, an aggregation's ``on`` columns; the dep must
+    have a table.
     """
-    if dep.lineage == "identity":
+    if dep.lineage != "aggregation":
         return {dep.id_columns[s]: t for s, t in chain_id_types(tables, upstream).items()}
-    first = next((t.table for t in tables if t.table is not None), None)
+    first = next(t.table for t in tables if t.table is not None)
     declared = {**upstream.user_columns, **upstream.id_types}
+    stored = first.schema
+    return {
+        name: stored.field(column).type if column in stored.names else declared[column]
+        for column, name in dep.columns.items()
+        if name in dep.keys
+    }
+
+
+def join_types(
+    definition: FeatureDefinition,
+    target: list[ChainTable],
+    id_types: Mapping[str, pa.DataType],
+    deps: Sequence[tuple[ResolvedDep, FeatureDefinition, list[ChainTable]]],
+) -> dict[str, pa.DataType]:
+    """The types of the columns every dep joins on, so that empty relations join too.
+
+    The target's where its table holds them, else the first dep's table that does, else
+    the declared types (text when nothing says).
+    """
     out: dict[str, pa.DataType] = {}
-    for stored, name in dep.columns.items():
-        if name in dep.keys:
-            known = first.schema.field(stored).type if first is not None else None
-            out[name] = known or declared.get(stored, pa.string())
-    return out
+    if _held(target):
+        out.update({c: t for c, t in id_types.items() if c in definition.join_columns})
+    for dep, upstream, tables in deps:
+        if _held(tables):
+            for name, type_ in upstream_id_types(dep, tables, upstream).items():
+                out.setdefault(name, type_)
+    declared = {**definition.user_columns, **id_types}
+    return {c: out.get(c) or declared.get(c, pa.string()) for c in definition.join_columns}
 
 
 def _held(tables: list[ChainTable]) -> bool:
@@ -101,16 +126,19 @@ def resolve_update(
         checked = prepare_samples(con, definition, to_arrow(samples), id_types)
         id_types = arrow_types(checked, definition.id_columns)
     else:
+        deps = []
         for dep in definition.deps:
             dep_def = graph.get(dep.key)
-            dep_tables = open_chain(ctx, dep_def, settings)
-            fixes_ids = dep.lineage != "expansion" and not _held(target)
-            if fixes_ids and _held(dep_tables):  # the first table fixes id types
-                id_types = upstream_id_types(dep, dep_tables, dep_def)
-            if dep.lineage == "identity":
-                dep_types = {s: id_types.get(n, pa.string()) for s, n in dep.id_columns.items()}
-            else:  # its own id columns are not the target's
-                dep_types = chain_id_types(dep_tables, dep_def)
+            deps.append((dep, dep_def, open_chain(ctx, dep_def, settings)))
+        keys = join_types(definition, target, id_types, deps)
+        if not _held(target):  # the deps' tables fix the types of its id columns they join on
+            id_types = {**id_types, **{c: keys[c] for c in definition.id_columns if c in keys}}
+        for dep, dep_def, dep_tables in deps:
+            if dep.lineage == "aggregation":  # its own id columns are not the target's
+                own = chain_id_types(dep_tables, dep_def)
+                dep_types = {c: own.get(c, pa.string()) for c in dep_def.id_columns}
+            else:
+                dep_types = {s: keys[n] for s, n in dep.id_columns.items()}
             rows = chain_rows(con, dep_tables, dep_def, dep_types)
             scope = [*dep.filters, *per_feature.get(dep.key, [])]
             upstream.append(engine.UpstreamInput(dep, rows, scope))
@@ -129,4 +157,10 @@ def resolve_update(
     return Increment(definition.key, found.new, found.stale, found.orphaned, found.counts)
 
 
-__all__ = ["check_shard", "filters_by_feature", "resolve_update", "upstream_id_types"]
+__all__ = [
+    "check_shard",
+    "filters_by_feature",
+    "join_types",
+    "resolve_update",
+    "upstream_id_types",
+]
