@@ -9,6 +9,7 @@ field with the hash of the group's data versions joined by ``|`` in upstream id 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,34 @@ def test_aggregation_hashes_the_group_in_id_order(tmp_path: Path, fmt: str) -> N
     assert set(store.resolve_update(summary).orphaned.collect().to_polars()["video_id"]) == {"b"}
 
 
+def _stats(tmp_path: Path, readings: dict[str, Any], filters: Sequence[str] = ()) -> Any:
+    """The new rows of readings aggregated per sensor, after writing ``readings``."""
+    graph = mxl.FeatureGraph()
+    with graph.use():
+
+        class Reading(
+            mxl.Feature, spec=mxl.FeatureSpec(key="s/reading", id_columns=["reading_id"])
+        ):
+            sensor: str | None = None
+            ok: bool | None = None
+
+        aggregation = LR.aggregation(on=["sensor"])
+
+        class Stat(
+            mxl.Feature,
+            spec=mxl.FeatureSpec(
+                key="s/stat",
+                id_columns=["sensor"],
+                deps=[mxl.FeatureDep(Reading, lineage=aggregation, filters=filters)],
+            ),
+        ):
+            pass
+
+    store = mxl.LakeStore(tmp_path / "store")
+    store.write(Reading, pl.DataFrame(readings))
+    return store, Stat
+
+
 @pytest.mark.parametrize(
     ("dtype", "ids", "ordered"),
     [(pl.Int64, [10, 2, 33], [2, 10, 33]), (pl.String, ["10", "2", "33"], ["10", "2", "33"])],
@@ -218,82 +247,31 @@ def test_aggregation_hashes_the_group_in_id_order(tmp_path: Path, fmt: str) -> N
 def test_aggregation_orders_integer_ids_numerically_and_strings_bytewise(
     tmp_path: Path, dtype: Any, ids: list[Any], ordered: list[Any]
 ) -> None:
-    graph = mxl.FeatureGraph()
-    with graph.use():
-
-        class Reading(
-            mxl.Feature, spec=mxl.FeatureSpec(key="s/reading", id_columns=["reading_id"])
-        ):
-            sensor: str
-
-        class Stat(
-            mxl.Feature,
-            spec=mxl.FeatureSpec(
-                key="s/stat",
-                id_columns=["sensor"],
-                deps=[mxl.FeatureDep(Reading, lineage=LR.aggregation(on=["sensor"]))],
-            ),
-        ):
-            pass
-
-    store = mxl.LakeStore(tmp_path / "store")
-    store.write(
-        Reading,
-        pl.DataFrame(
-            {
-                "reading_id": pl.Series(ids, dtype=dtype),
-                "sensor": ["s1"] * 3,
-                "metaxy_provenance_by_field": [{"default": f"r{i}"} for i in ids],
-            }
-        ),
-    )
-    (row,) = store.resolve_update(Stat).new.collect().to_polars().to_dicts()
+    readings = {
+        "reading_id": pl.Series(ids, dtype=dtype),
+        "sensor": ["s1"] * 3,
+        PBF: [{"default": f"r{i}"} for i in ids],
+    }
+    store, stat = _stats(tmp_path, readings)
+    (row,) = store.resolve_update(stat).new.collect().to_polars().to_dicts()
     group = _md5(*(f"r{i}" for i in ordered))  # each reading's data version, in order
     default = _md5("default", INITIAL, "s/reading.default", group)
-    assert as_dict(row["metaxy_provenance_by_field"]) == {"default": default}
+    assert as_dict(row[PBF]) == {"default": default}
     assert row["metaxy_provenance"] == _md5(default)
 
 
 def test_aggregation_applies_dep_filters_before_grouping(tmp_path: Path) -> None:
-    graph = mxl.FeatureGraph()
-    with graph.use():
-
-        class Reading(
-            mxl.Feature, spec=mxl.FeatureSpec(key="s/reading", id_columns=["reading_id"])
-        ):
-            sensor: str
-            ok: bool
-
-        class Stat(
-            mxl.Feature,
-            spec=mxl.FeatureSpec(
-                key="s/stat",
-                id_columns=["sensor"],
-                deps=[
-                    mxl.FeatureDep(
-                        Reading, lineage=LR.aggregation(on=["sensor"]), filters=["ok = true"]
-                    )
-                ],
-            ),
-        ):
-            pass
-
-    store = mxl.LakeStore(tmp_path / "store")
-    store.write(
-        Reading,
-        pl.DataFrame(
-            {
-                "reading_id": ["r1", "r2", "r3"],
-                "sensor": ["s1", "s1", "s2"],
-                "ok": [True, False, False],
-                "metaxy_provenance_by_field": [{"default": p} for p in ["p1", "p2", "p3"]],
-            }
-        ),
-    )
-    (row,) = store.resolve_update(Stat).new.collect().to_polars().to_dicts()
+    readings = {
+        "reading_id": ["r1", "r2", "r3"],
+        "sensor": ["s1", "s1", "s2"],
+        "ok": [True, False, False],
+        PBF: [{"default": p} for p in ["p1", "p2", "p3"]],
+    }
+    store, stat = _stats(tmp_path, readings, filters=["ok = true"])
+    (row,) = store.resolve_update(stat).new.collect().to_polars().to_dicts()
     assert row["sensor"] == "s1"  # s2 has no reading that passes
     default = _md5("default", INITIAL, "s/reading.default", _md5("p1"))
-    assert as_dict(row["metaxy_provenance_by_field"]) == {"default": default}
+    assert as_dict(row[PBF]) == {"default": default}
 
 
 def _define(graph: mxl.FeatureGraph, spec: mxl.FeatureSpec, **columns: type) -> None:
@@ -570,34 +548,11 @@ def test_expansion_scope_filters_decide_which_children_count(tmp_path: Path) -> 
 
 
 def test_an_aggregation_leaves_rows_without_a_group_out(tmp_path: Path) -> None:
-    graph = mxl.FeatureGraph()
-    with graph.use():
-
-        class Reading(
-            mxl.Feature, spec=mxl.FeatureSpec(key="s/reading", id_columns=["reading_id"])
-        ):
-            sensor: str | None = None
-
-        class Stat(
-            mxl.Feature,
-            spec=mxl.FeatureSpec(
-                key="s/stat",
-                id_columns=["sensor"],
-                deps=[mxl.FeatureDep(Reading, lineage=LR.aggregation(on=["sensor"]))],
-            ),
-        ):
-            pass
-
-    store = mxl.LakeStore(tmp_path / "store")
-    store.write(
-        Reading,
-        pl.DataFrame(
-            {"reading_id": ["r1", "r2"], "sensor": ["s1", None], PBF: [{"default": "p"}] * 2}
-        ),
-    )
-    new = store.resolve_update(Stat).new.collect().to_polars()
+    readings = {"reading_id": ["r1", "r2"], "sensor": ["s1", None], PBF: [{"default": "p"}] * 2}
+    store, stat = _stats(tmp_path, readings)
+    new = store.resolve_update(stat).new.collect().to_polars()
     assert new["sensor"].to_list() == ["s1"]
-    assert [store.resolve_update(Stat, shard=(i, 2)).counts()["new"] for i in range(2)] in (
+    assert [store.resolve_update(stat, shard=(i, 2)).counts()["new"] for i in range(2)] in (
         [1, 0],
         [0, 1],
     )
