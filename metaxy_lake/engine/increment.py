@@ -162,23 +162,26 @@ def _upstream_relation(
     }
     extracted[f"_mxl_d{index}_dv"] = ident(DATA_VERSION)
     columns = [ident(c) for c in keys]
-    if dep.lineage == "aggregation":
+    group = ""
+    if dep.lineage == "aggregation":  # a row whose group column is null is in no group
         order = idents(dep.id_columns.values())
         columns += [f"list({ident(c)} ORDER BY {order}) AS {ident(c)}" for c in user]
         columns += [
             f"{group_hash(sql, order, settings)} AS {ident(alias)}"
             for alias, sql in extracted.items()
         ]
+        group = f" WHERE {_named(keys)} GROUP BY {idents(keys)}"
     else:
         columns += [ident(c) for c in user]
         columns += [f"{sql} AS {ident(alias)}" for alias, sql in extracted.items()]
     if dep.optional:  # tells a missing row (its values are '') from a null value (an error)
         columns.append(f"true AS {_present(index)}")
-    group = ""
-    if dep.lineage == "aggregation":  # a row whose group column is null is in no group
-        present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
-        group = f" WHERE {present} GROUP BY {idents(keys)}"
     return query(renamed, f"SELECT {', '.join(columns)} FROM {SRC}{group}"), values
+
+
+def _named(keys: Sequence[str]) -> str:
+    """SQL: every one of ``keys`` is set (a row names its group or its parent)."""
+    return " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
 
 
 def _present(index: int) -> str:
@@ -314,12 +317,11 @@ def _parents(children: Relation, keys: Sequence[str], fields: Sequence[str]) -> 
         )
 
     by_field = string_map(fields, [shared(map_value(PROVENANCE_BY_FIELD, f)) for f in fields])
-    named = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
     return query(
         children,
         f"SELECT {idents(keys)}, {shared(ident(PROVENANCE))} AS {_T_PROVENANCE}, "
         f"{by_field} AS {_T_BY_FIELD}, true AS {_IN_TARGET}, bool_or({_SCOPE}) AS {_SCOPE}, "
-        f"bool_or({_PREDICATE} AND {_SCOPE}) AS {_PREDICATE} FROM {SRC} WHERE {named} "
+        f"bool_or({_PREDICATE} AND {_SCOPE}) AS {_PREDICATE} FROM {SRC} WHERE {_named(keys)} "
         f"GROUP BY {idents(keys)}",
     )
 
@@ -406,7 +408,7 @@ def compare(
         return rows.filter(f"{_KIND} = {lit(name)}").project(idents(names))
 
     if counts["orphaned"]:  # the stored rows in scope (an expansion's: the children)
-        in_scope = narwhals_filter(live, scope)
+        in_scope = scoped.filter(_SCOPE).project(idents(live.columns))
         orphan_rows = in_scope.join(of_kind("orphaned", keys), keys, how="semi")
     else:
         orphan_rows = live.limit(0)
