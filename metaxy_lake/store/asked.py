@@ -60,29 +60,23 @@ def asked_increment(
         global_filters: As for ``resolve_update``.
         staleness_predicates: As for ``resolve_update``.
     """
-    scope = filter_list(global_filters)
-    if not definition.expands:
-        increment = resolving.resolve_update(
-            ctx,
-            definition.feature_class,
-            filters=filters,
-            global_filters=[*scope, sample_filter(keys)],
-            staleness_predicates=staleness_predicates,
-        )
-        return AskedWork(_rows(increment.new), _rows(increment.stale), _rows(increment.orphaned))
-    if not live:
-        return AskedWork([], [], [])
     on = list(definition.join_columns)
-    parents = pa.Table.from_pylist([{c: row[c] for c in on} for row in live])
+    samples = keys
+    if definition.expands:  # the increment is per parent: ask about the children's
+        if not live:
+            return AskedWork([], [], [])
+        samples = pa.Table.from_pylist([{c: row[c] for c in on} for row in live])
     increment = resolving.resolve_update(
         ctx,
         definition.feature_class,
         filters=filters,
-        global_filters=[*scope, sample_filter(parents)],
+        global_filters=[*filter_list(global_filters), sample_filter(samples)],
         staleness_predicates=staleness_predicates,
     )
+    if not definition.expands:
+        return AskedWork(_rows(increment.new), _rows(increment.stale), _rows(increment.orphaned))
     ids = definition.id_columns
-    asked = {id_values(row, ids) for row in keys.to_pylist()}
+    asked = {id_values(row, ids) for row in live}
     stale_parents = {id_values(row, on): row for row in _rows(increment.stale)}
     stale: list[dict[str, Any]] = []
     for child in live:
