@@ -32,6 +32,7 @@ from metaxy_lake.schema import (
 )
 from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.samples import commit_order
 
 GROUP = "_mxl_group"
 """Marks a row that stands for a group (explain does not recurse through it)."""
@@ -61,7 +62,7 @@ class Group:
         """
         if not self.members:
             return None
-        newest = max(self.members, key=lambda r: (r[CREATED_AT], r[WRITE_ID]))
+        newest = max(self.members, key=commit_order)
         return {
             GROUP: True,
             DATA_VERSION_BY_FIELD: list(self.data_version_by_field.items()),

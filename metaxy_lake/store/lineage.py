@@ -38,7 +38,13 @@ from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.groups import group
 from metaxy_lake.store.reading import parse_as_of
-from metaxy_lake.store.samples import SampleIds, id_values, sample_filter, sample_keys
+from metaxy_lake.store.samples import (
+    SampleIds,
+    commit_order,
+    id_values,
+    sample_filter,
+    sample_keys,
+)
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.types import AsOfLike
 
@@ -120,10 +126,6 @@ def upstream_keys(dep: ResolvedDep, children: Iterable[Mapping[str, Any]]) -> li
     return [dict(zip(dep.id_columns, ids, strict=True)) for ids in seen]
 
 
-def _order(row: Mapping[str, Any]) -> tuple[Any, Any]:
-    return (row[CREATED_AT], row[WRITE_ID])
-
-
 def parent_row(
     dep: ResolvedDep, candidates: Sequence[Mapping[str, Any]], child: Mapping[str, Any]
 ) -> dict[str, Any] | None:
@@ -141,7 +143,7 @@ def parent_row(
             and row[DATA_VERSION] == version
             and row[CREATED_AT] <= child[CREATED_AT]
             and all(row[c] == v for c, v in ids.items())
-            and (best is None or _order(row) > _order(best))
+            and (best is None or commit_order(row) > commit_order(best))
         ):
             best = dict(row)
     return best

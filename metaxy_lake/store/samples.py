@@ -14,6 +14,7 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.errors import MissingIdColumnError, UndeclaredColumnError
+from metaxy_lake.schema import CREATED_AT, WRITE_ID
 from metaxy_lake.store.frames import check_ids, to_arrow
 
 SampleIds: TypeAlias = Mapping[str, Any] | Sequence[Any] | Any
@@ -50,6 +51,14 @@ def sample_records(ids: SampleIds, id_columns: Sequence[str]) -> list[dict[str, 
 def id_values(row: Mapping[str, Any], id_columns: Sequence[str]) -> tuple[Any, ...]:
     """A row's id values, in the order of ``id_columns`` (a sample's key in a dict)."""
     return tuple(row[c] for c in id_columns)
+
+
+def commit_order(row: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A row's place in its sample's history: the live-row rule's order.
+
+    (``metaxy_created_at``, ``metaxy_write_id``); the latest row is the greatest.
+    """
+    return (row[CREATED_AT], row[WRITE_ID])
 
 
 def _typed(value: Any, kind: pa.DataType) -> Any:
