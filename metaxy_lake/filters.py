@@ -54,15 +54,14 @@ def parse_filter(text: str) -> nw.Expr:
     return _condition(_parse(text), text)
 
 
-def filter_columns(text: str) -> set[str]:
-    """The column names SQL-like filter text refers to (checked as ``parse_filter`` does).
+def parse_filter_columns(text: str) -> tuple[nw.Expr, set[str]]:
+    """``parse_filter``'s expression, and the column names the text refers to.
 
     Raises:
         InvalidFilterError: As ``parse_filter``.
     """
     tree = _parse(text)
-    _condition(tree, text)
-    return {column.name for column in tree.find_all(exp.Column)}
+    return _condition(tree, text), {column.name for column in tree.find_all(exp.Column)}
 
 
 def _parse(text: str) -> exp.Expression:

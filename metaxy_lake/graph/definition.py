@@ -16,7 +16,7 @@ from metaxy_lake.errors import (
     UnknownDependencyError,
     UnsupportedColumnTypeError,
 )
-from metaxy_lake.filters import filter_columns, parse_filter
+from metaxy_lake.filters import parse_filter_columns
 from metaxy_lake.graph.columns import arrow_type
 from metaxy_lake.graph.fields_mapping import FieldsMapping
 from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
@@ -136,8 +136,11 @@ def _resolve_dep(key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition) 
     renamed = {c: dep.rename.get(c, c) for c in known}
     ids = {c: renamed[c] for c in upstream.id_columns}
     keys = _dep_keys(key, dep, upstream, renamed)
+    filters = []
     for text in dep.filters:
-        unknown = sorted(filter_columns(text) - set(renamed.values()))
+        expr, columns = parse_filter_columns(text)
+        filters.append(expr)
+        unknown = sorted(columns - set(renamed.values()))
         if unknown:
             raise UnknownDependencyError(
                 f"feature {key}: filter {text!r} on {upstream.key} names unknown column(s) "
@@ -159,7 +162,7 @@ def _resolve_dep(key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition) 
         keys=keys,
         lineage=dep.lineage.kind,
         optional=dep.optional,
-        filters=tuple(parse_filter(text) for text in dep.filters),
+        filters=tuple(filters),
         renamed=renamed,
     )
 
