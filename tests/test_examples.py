@@ -13,14 +13,20 @@ from s3server import S3Server
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_sharded_pipeline_splits_the_work_and_then_has_nothing_to_do(tmp_path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "sharded_pipeline.py"), str(tmp_path / "store")],
+def _run(script: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """An example's output, run as its README says (``python examples/<script> ...``)."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
-    ).stdout.splitlines()
+        env={**os.environ, **(env or {})},
+    ).stdout
+
+
+def test_sharded_pipeline_splits_the_work_and_then_has_nothing_to_do(tmp_path) -> None:
+    out = _run("sharded_pipeline.py", str(tmp_path / "store")).splitlines()
     first = out[0]
     assert first.endswith("total 30")
     assert "[0, 0, 0]" not in first  # every shard had work
@@ -28,14 +34,7 @@ def test_sharded_pipeline_splits_the_work_and_then_has_nothing_to_do(tmp_path) -
 
 
 def _fallback_example(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / "dev_prod_fallback" / "run.py"), str(tmp_path), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    ).stdout.splitlines()
+    return _run("dev_prod_fallback/run.py", str(tmp_path), *args, env=env).splitlines()
 
 
 def test_dev_prod_fallback_recomputes_a_tenth_and_leaves_prod_untouched(tmp_path: Path) -> None:
@@ -67,13 +66,7 @@ def test_dev_prod_fallback_with_prod_on_s3(tmp_path: Path, s3_server: S3Server) 
 
 
 def test_audit_traces_round_one_and_explains_round_three(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "audit" / "run.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = _run("audit/run.py", str(tmp_path))
     readme = (EXAMPLES / "audit" / "README.md").read_text()
     varying = re.compile(r"\d\d:\d\d:\d\d[.\d]*|\b[0-9a-f]{8,16}\b|\d{4}-\d\d-\d\dT")
     for line in out.splitlines():  # as the README shows it, but for times, ids and hashes
@@ -85,13 +78,7 @@ def test_audit_traces_round_one_and_explains_round_three(tmp_path: Path) -> None
 
 
 def test_video_clips_expands_aggregates_and_then_has_nothing_to_do(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "video_clips" / "run.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = _run("video_clips/run.py", str(tmp_path))
     readme = (EXAMPLES / "video_clips" / "README.md").read_text()
     shown = readme.split("It prints:\n\n```text\n", 1)[1].split("```", 1)[0]
     assert out == shown
