@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,10 @@ def run_child(args: argparse.Namespace) -> None:
             graphs.seed(store, bench, args.n, args.phase)
         harness.report()
         return
-    start = time.perf_counter()
-    store = LakeStore(root / args.child, format=args.format, hash_algorithm=args.child)
-    tables = harness.increment_tables(store.resolve_update(bench.leaf))
-    seconds = time.perf_counter() - start
+    seconds, tables = harness.timed_increment(
+        lambda: LakeStore(root / args.child, format=args.format, hash_algorithm=args.child),
+        bench.leaf,
+    )
     counts = {kind: table.num_rows for kind, table in tables.items()}
     harness.report(seconds=seconds, digest=counts)  # the hashes differ; the rows must not
 

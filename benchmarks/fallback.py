@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +47,9 @@ def run_child(args: argparse.Namespace) -> None:
         graphs.seed(prod, bench, args.n, args.phase, changes_to=dev)
         harness.report()
         return
-    start = time.perf_counter()
-    store, _ = _stores(args.child, root, args.format)
-    tables = harness.increment_tables(store.resolve_update(bench.leaf))
-    seconds = time.perf_counter() - start
+    seconds, tables = harness.timed_increment(
+        lambda: _stores(args.child, root, args.format)[0], bench.leaf
+    )
     harness.report(seconds=seconds, digest=harness.digest(tables))
 
 

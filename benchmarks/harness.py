@@ -11,7 +11,7 @@ import resource
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 SUFFIXES = {"k": 1_000, "M": 1_000_000}
@@ -88,6 +88,15 @@ def compared(
 def gib(n: float) -> str:
     """Bytes as GiB text."""
     return f"{n / 2**30:.2f}"
+
+
+def timed_increment(open_store: Callable[[], Any], leaf: Any) -> tuple[float, dict[str, Any]]:
+    """Seconds to open a store, resolve ``leaf`` and collect the increment; its tables."""
+    import time
+
+    start = time.perf_counter()
+    tables = increment_tables(open_store().resolve_update(leaf))
+    return time.perf_counter() - start, tables
 
 
 def increment_tables(increment: Any) -> dict[str, Any]:

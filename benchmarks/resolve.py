@@ -44,10 +44,9 @@ def run_child(args: argparse.Namespace) -> None:
         from metaxy_lake import LakeStore
 
         bench = graphs.build(args.graph)
-        start = time.perf_counter()
-        increment = LakeStore(root, format=args.format).resolve_update(bench.leaf)
-        tables = harness.increment_tables(increment)
-        seconds = time.perf_counter() - start
+        seconds, tables = harness.timed_increment(
+            lambda: LakeStore(root, format=args.format), bench.leaf
+        )
         harness.report(seconds=seconds, digest=harness.digest(tables, bench.key))
     elif args.child == "floor":
         import floor
