@@ -21,6 +21,15 @@ def root_rows(values: dict[Any, dict[str, str]], **columns: list[Any]) -> pl.Dat
     )
 
 
+STRING_MAP = pa.map_(pa.string(), pa.string())
+
+
+def string_map(rows: list[dict[str, str] | None]) -> pl.Series:
+    """A map<string, string> column (partial maps and nulls allowed)."""
+    items = [None if r is None else list(r.items()) for r in rows]
+    return pl.Series(pa.array(items, type=STRING_MAP))
+
+
 def as_dict(value: Any) -> dict[str, str]:
     """A map value from polars (a dict, or a list of key/value entries)."""
     if isinstance(value, dict):

@@ -23,8 +23,8 @@ from typing import Any
 
 import narwhals as nw
 import polars as pl
-import pyarrow as pa
 import pytest
+from helpers import as_dict, string_map
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
@@ -45,7 +45,6 @@ DVBF = "metaxy_data_version_by_field"
 DV = "metaxy_data_version"
 UPSTREAM = "metaxy_upstream"
 CHANGED = "metaxy_changed_fields"
-STR_MAP = pa.map_(pa.string(), pa.string())
 
 Ids = tuple[str, ...]
 
@@ -411,11 +410,11 @@ def rows_by_id(frame: Any, id_columns: tuple[str, ...], what: str) -> dict[Ids, 
 
 def assert_row(actual: dict[str, Any], exp: Row, what: str) -> None:
     got = (
-        as_map(actual[PBF]),
+        as_dict(actual[PBF]),
         actual[PROV],
-        as_map(actual[DVBF]),
+        as_dict(actual[DVBF]),
         actual[DV],
-        as_map(actual[UPSTREAM]),
+        as_dict(actual[UPSTREAM]),
     )
     want = (exp.pbf, exp.prov, exp.dvbf, exp.dv, exp.upstream)
     names = (PBF, PROV, DVBF, DV, UPSTREAM)
@@ -519,19 +518,6 @@ def draw_override(
         else:
             out[k] = "c0nst"
     return out
-
-
-def string_map(rows: list[dict[str, str] | None]) -> pl.Series:
-    """A map<string, string> column (partial maps and nulls allowed)."""
-    items = [None if r is None else list(r.items()) for r in rows]
-    return pl.Series(pa.array(items, type=STR_MAP))
-
-
-def as_map(value: Any) -> dict[str, str]:
-    """A map value read back from polars: a dict, or a list of key/value entries."""
-    if isinstance(value, dict):
-        return value
-    return {e["key"]: e["value"] for e in value}
 
 
 def root_frame(
@@ -752,9 +738,9 @@ class Pipeline:
         ]
         frame = pl.DataFrame([stored[ids] for ids in chosen])
         frame = frame.drop(PBF, DVBF, UPSTREAM).with_columns(
-            string_map([as_map(stored[ids][PBF]) for ids in chosen]).alias(PBF),
+            string_map([as_dict(stored[ids][PBF]) for ids in chosen]).alias(PBF),
             string_map(overrides).alias(DVBF),
-            string_map([as_map(stored[ids][UPSTREAM]) for ids in chosen]).alias(UPSTREAM),
+            string_map([as_dict(stored[ids][UPSTREAM]) for ids in chosen]).alias(UPSTREAM),
         )
         self.store.write(cls, frame)
         for ids, override in zip(chosen, overrides, strict=True):

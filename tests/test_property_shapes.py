@@ -22,8 +22,8 @@ from typing import Any
 
 import narwhals as nw
 import polars as pl
-import pyarrow as pa
 import xxhash
+from helpers import as_dict, string_map
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -40,7 +40,6 @@ PBF, PROV, DVBF, DV = (
     "metaxy_data_version",
 )
 UPSTREAM, CHANGED = "metaxy_upstream", "metaxy_changed_fields"
-STR_MAP = pa.map_(pa.string(), pa.string())
 LR = mxl.LineageRelationship
 
 
@@ -219,21 +218,13 @@ def build(shape: Shape) -> tuple[type[mxl.Feature], type[mxl.Feature], type[mxl.
     return Video, Clip, Summary
 
 
-def string_map(rows: list[dict[str, str]]) -> pl.Series:
-    return pl.Series(pa.array([list(r.items()) for r in rows], type=STR_MAP))
-
-
-def as_map(value: Any) -> dict[str, str]:
-    return value if isinstance(value, dict) else {e["key"]: e["value"] for e in value}
-
-
 def assert_row(actual: dict[str, Any], want: Row, what: str) -> None:
     got = Row(
-        as_map(actual[PBF]),
+        as_dict(actual[PBF]),
         actual[PROV],
-        as_map(actual[DVBF]),
+        as_dict(actual[DVBF]),
         actual[DV],
-        as_map(actual[UPSTREAM]),
+        as_dict(actual[UPSTREAM]),
     )
     assert got == want, f"{what}: {got} != model {want}"
 
@@ -319,9 +310,9 @@ class Pipeline:
                         "clip_id": key,
                         "video_id": vid,
                         "start": float(start),
-                        PBF: as_map(parent[PBF]),
+                        PBF: as_dict(parent[PBF]),
                         PROV: parent[PROV],
-                        UPSTREAM: as_map(parent[UPSTREAM]),
+                        UPSTREAM: as_dict(parent[UPSTREAM]),
                         DVBF: dvbf,
                     }
                 )
