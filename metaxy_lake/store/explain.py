@@ -36,7 +36,7 @@ from metaxy_lake.schema import (
 )
 from metaxy_lake.store.asked import asked_increment
 from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.groups import GROUP, group
+from metaxy_lake.store.groups import GROUP, GroupReader
 from metaxy_lake.store.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
 from metaxy_lake.store.resolving import filters_by_feature
 from metaxy_lake.store.samples import SampleIds, id_values
@@ -214,12 +214,12 @@ class Explainer:
         for dep in definition.deps if rows else ():
             up = self.graph.get(dep.key)
             if dep.lineage == "aggregation":  # the group, as one row
+                reader = GroupReader.open(self.ctx, self.con, settings, dep, up)
                 for parents, row in zip(out, rows, strict=True):
                     at, scope = (
                         (None, self.scope.get(dep.key, ())) if live else (row[CREATED_AT], ())
                     )
-                    members = group(self.ctx, self.con, settings, dep, up, row, at, filters=scope)
-                    parents[dep.key] = members.as_row()
+                    parents[dep.key] = reader.group(row, at, scope).as_row()
                 continue
             found = self.rows(up, upstream_keys(dep, rows), live=live).rows
             by_ids = {id_values(r, up.id_columns): r for r in found} if live else {}

@@ -30,7 +30,7 @@ from metaxy_lake.schema import (
     DATA_VERSION_BY_FIELD,
     WRITE_ID,
 )
-from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.samples import commit_order
 
@@ -72,45 +72,62 @@ class Group:
         }
 
 
-def group(
-    ctx: StoreContext,
-    con: duckdb.DuckDBPyConnection,
-    settings: HashSettings,
-    dep: ResolvedDep,
-    upstream: FeatureDefinition,
-    row: Mapping[str, Any],
-    at: dt.datetime | None,
-    as_of: AsOf | None = None,
-    filters: Sequence[Any] = (),
-) -> Group:
-    """The group ``row`` stands for through ``dep``: its members live at ``at`` (or now).
+@dataclass(frozen=True)
+class GroupReader:
+    """An aggregation dep's upstream chain, opened once, to find the groups of many rows.
 
-    Args:
-        ctx: The store (its chain serves the upstream rows).
+    Attributes:
         con: The operation's connection.
         settings: The store's hash settings.
-        dep: An aggregation dep of ``row``'s feature.
+        dep: An aggregation dep.
         upstream: The dep's feature.
-        row: A row of the aggregating feature (it holds the ``on`` columns).
-        at: The time the members were live at; None for now.
-        as_of: The chain's tables as of then (lineage's ``as_of``).
-        filters: Filters on the dep's rows besides its own (explain's, for now).
+        tables: The upstream's tables, through the store's chain.
     """
-    tables = open_chain(ctx, upstream, settings, as_of)
-    types = chain_id_types(tables, upstream)
-    rel = chain_rows(con, tables, upstream, types, with_store=True, before=at)
-    live = renamed_rows(latest(rel, list(upstream.id_columns)), dep)
-    same = [nw.col(k) == row[k] for k in dep.keys]
-    found = narwhals_filter(live, [*dep.filters, *filters, *same])
-    order = idents(dep.id_columns.values())
-    fields = [str(f.key) for f in upstream.fields]
-    values = [map_value(DATA_VERSION_BY_FIELD, f) for f in fields] + [ident(DATA_VERSION)]
-    hashes = query(
-        found, f"SELECT {', '.join(group_hash(v, order, settings) for v in values)} FROM {SRC}"
-    )
-    (hashed,) = hashes.fetchall()
-    arrow = found.order(order).to_arrow_table()
-    stored = {name: column for column, name in dep.renamed.items()}
-    schema = pa.schema([f.with_name(stored.get(f.name, f.name)) for f in arrow.schema])
-    members = [{stored.get(k, k): v for k, v in r.items()} for r in arrow.to_pylist()]
-    return Group(members, dict(zip(fields, hashed[:-1], strict=True)), hashed[-1], schema)
+
+    con: duckdb.DuckDBPyConnection
+    settings: HashSettings
+    dep: ResolvedDep
+    upstream: FeatureDefinition
+    tables: list[ChainTable]
+
+    @classmethod
+    def open(
+        cls,
+        ctx: StoreContext,
+        con: duckdb.DuckDBPyConnection,
+        settings: HashSettings,
+        dep: ResolvedDep,
+        upstream: FeatureDefinition,
+        as_of: AsOf | None = None,
+    ) -> GroupReader:
+        """Open ``dep``'s upstream tables through ``ctx``'s chain (as of ``as_of``)."""
+        return cls(con, settings, dep, upstream, open_chain(ctx, upstream, settings, as_of))
+
+    def group(
+        self, row: Mapping[str, Any], at: dt.datetime | None, filters: Sequence[Any] = ()
+    ) -> Group:
+        """The group ``row`` stands for: its members live at ``at`` (or now).
+
+        Args:
+            row: A row of the aggregating feature (it holds the ``on`` columns).
+            at: The time the members were live at; None for now.
+            filters: Filters on the dep's rows besides its own (explain's, for now).
+        """
+        dep, upstream, settings = self.dep, self.upstream, self.settings
+        types = chain_id_types(self.tables, upstream)
+        rel = chain_rows(self.con, self.tables, upstream, types, with_store=True, before=at)
+        live = renamed_rows(latest(rel, list(upstream.id_columns)), dep)
+        same = [nw.col(k) == row[k] for k in dep.keys]
+        found = narwhals_filter(live, [*dep.filters, *filters, *same])
+        order = idents(dep.id_columns.values())
+        fields = [str(f.key) for f in upstream.fields]
+        values = [map_value(DATA_VERSION_BY_FIELD, f) for f in fields] + [ident(DATA_VERSION)]
+        hashes = query(
+            found, f"SELECT {', '.join(group_hash(v, order, settings) for v in values)} FROM {SRC}"
+        )
+        (hashed,) = hashes.fetchall()
+        arrow = found.order(order).to_arrow_table()
+        stored = {name: column for column, name in dep.renamed.items()}
+        schema = pa.schema([f.with_name(stored.get(f.name, f.name)) for f in arrow.schema])
+        members = [{stored.get(k, k): v for k, v in r.items()} for r in arrow.to_pylist()]
+        return Group(members, dict(zip(fields, hashed[:-1], strict=True)), hashed[-1], schema)

@@ -36,7 +36,7 @@ from metaxy_lake.schema import (
 )
 from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.groups import group
+from metaxy_lake.store.groups import GroupReader
 from metaxy_lake.store.reading import parse_as_of
 from metaxy_lake.store.samples import (
     SampleIds,
@@ -176,9 +176,9 @@ def walk(
                 up = graph.get(dep.key)
                 if dep.lineage == "aggregation":
                     edges = []
+                    reader = GroupReader.open(ctx, con, settings, dep, up, as_of)
                     for child in rows:
-                        at = child[CREATED_AT]
-                        members = group(ctx, con, settings, dep, up, child, at, as_of)
+                        members = reader.group(child, child[CREATED_AT])
                         schemas.setdefault(dep.key, members.schema)
                         recorded = dict(child[UPSTREAM] or []).get(str(dep.key))
                         verified = members.data_version == recorded
