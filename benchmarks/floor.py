@@ -188,7 +188,50 @@ AGGREGATION = _increment(
     target=TARGET.replace("sample_uid", "video_id").replace(LIVE, live("video_id")),
 )
 
+
+def _last(sql: str) -> str:
+    """The value of the latest row of a sample (``arg_max`` skips NULLs: FACTS.md)."""
+    return f"arg_max({sql}, (metaxy_created_at, metaxy_write_id))"
+
+
+_LATEST_CAPTION = _h(
+    f"'caption|{CODE}|bench/video.audio|' || audio || '|bench/video.frames|' || frames"
+)
+SIMPLE_ARGMAX = f"""
+WITH video AS (
+    SELECT sample_uid, {_last("metaxy_deleted_at IS NULL")} AS live,
+           {_last("metaxy_data_version_by_field['audio']")} AS audio,
+           {_last("metaxy_data_version_by_field['frames']")} AS frames,
+           {_last("metaxy_data_version")} AS sdv
+    FROM {{video}} GROUP BY sample_uid
+), target AS (
+    SELECT sample_uid, {_last("metaxy_deleted_at IS NULL")} AS t_live,
+           {_last("metaxy_provenance")} AS t_prov,
+           {_last("metaxy_provenance_by_field['caption']")} AS t_caption
+    FROM {{target}} GROUP BY sample_uid
+), work AS (
+    SELECT sample_uid, sdv, p_caption, {_h("p_caption")} AS prov, t_prov, t_caption,
+           coalesce(t_live, false) AS t_live
+    FROM (SELECT *, {_LATEST_CAPTION} AS p_caption FROM video WHERE live)
+    LEFT JOIN target USING (sample_uid)
+), picked AS (
+    SELECT *, CASE WHEN t_live THEN 'stale' ELSE 'new' END AS kind
+    FROM work WHERE NOT t_live OR prov IS DISTINCT FROM t_prov
+)
+SELECT sample_uid, MAP(['caption'], [p_caption]) AS metaxy_provenance_by_field,
+       prov AS metaxy_provenance, MAP(['caption'], [p_caption]) AS metaxy_data_version_by_field,
+       prov AS metaxy_data_version, MAP(['bench/video'], [sdv]) AS metaxy_upstream, kind,
+       CASE WHEN kind = 'stale' THEN list_filter(
+           [CASE WHEN p_caption IS DISTINCT FROM t_caption THEN 'caption' END],
+           lambda x: x IS NOT NULL) END AS metaxy_changed_fields
+FROM picked
+"""
+"""The simple graph's new and stale as the leanest form measured (FACTS.md): only the
+needed columns, one ``arg_max`` per needed value instead of a window, no orphans."""
+
 QUERIES = {"simple": SIMPLE, "wide": WIDE, "expansion": EXPANSION, "aggregation": AGGREGATION}
+LEAN = {"simple": SIMPLE_ARGMAX}
+"""The lean floors (``run(..., lean=True)``), where one is written."""
 TABLES = {
     "simple": {"video": "bench__video", "target": "bench__caption"},
     "wide": {"left": "bench__left", "right": "bench__right", "target": "bench__fused"},
@@ -239,15 +282,19 @@ def _source(con: duckdb.DuckDBPyConnection, fmt: str, root: Path, name: str) -> 
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def run(graph: str, fmt: str, root: Path) -> dict[str, pa.Table]:
-    """The increment of ``graph``'s leaf in the store at ``root``: new, stale, orphaned."""
+def run(graph: str, fmt: str, root: Path, lean: bool = False) -> dict[str, pa.Table]:
+    """The increment of ``graph``'s leaf in the store at ``root``: new, stale, orphaned.
+
+    ``lean``: the ``arg_max`` form of ``LEAN`` (no orphans).
+    """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     sources = {
         alias: _source(con, fmt, root, name) or EMPTY_TARGET
         for alias, name in TABLES[graph].items()
     }
-    result = con.sql(QUERIES[graph].format(**sources)).to_arrow_table()
+    sql = LEAN[graph] if lean else QUERIES[graph]
+    result = con.sql(sql.format(**sources)).to_arrow_table()
     kinds = result.column("kind")
     return {
         kind: result.filter(pc.equal(kinds, kind)).drop_columns(["kind"])

@@ -165,14 +165,18 @@ def _shape(name: str) -> BenchGraph:
     return BenchGraph(name, (root,), Summary, key="video_id", spread=CLIPS)
 
 
-def root_rows(root: Root, start: int, stop: int, step: int = 1, salt: str = "") -> pa.Table:
+def root_rows(
+    root: Root, start: int, stop: int, step: int = 1, salt: str = "", salted: int = 1
+) -> pa.Table:
     """Every ``step``-th sample from ``start`` to ``stop`` of a root: ids, a path and
     per-field provenance.
 
-    ``salt`` changes the ``audio`` provenance (a new upstream audio version).
+    ``salt`` changes the ``audio`` provenance (a new upstream audio version) of every
+    ``salted``-th sample.
     """
+    audio = f"CASE WHEN i % {salted} = 0 THEN '{salt}' ELSE '' END"
     values = ", ".join(
-        f"md5('{f}{salt if f == 'audio' else ''}' || i::VARCHAR)" for f in root.fields
+        f"md5('{f}' || {audio if f == 'audio' else repr('')} || i::VARCHAR)" for f in root.fields
     )
     keys = ", ".join(f"'{f}'" for f in root.fields)
     ids = "".join(f"{sql} AS {name}, " for name, sql in root.ids)
@@ -191,8 +195,11 @@ def seed(
     """Write the roots; for the stale phases also the whole leaf, then the stale commit.
 
     ``phase`` is ``new`` (leaf empty), ``stale`` (10% of the first root's samples get
-    new audio provenance, in one new root commit) or ``stale1`` (the same with 1%). The
-    stale commit goes to ``changes_to`` when given (a dev store falling back to ``store``).
+    new audio provenance, in one new root commit), ``stale1`` (the same with 1%) or
+    ``rewrite`` (the whole first root appended again, 10% of it changed: every sample a
+    candidate). After the leaf is written it is resolved once more, as a pipeline's
+    previous run leaves it (its checkpoint), before the root changes. The stale commit
+    goes to ``changes_to`` when given (a dev store falling back to ``store``).
     """
     for root in bench.roots:
         for start in range(0, n, COMMIT_ROWS):
@@ -209,6 +216,12 @@ def seed(
         rows = todo.slice(start, COMMIT_ROWS)
         dim = pa.repeat(pa.scalar(512, pa.int64()), len(rows))
         store.write(bench.leaf, rows.append_column("dim", dim))
-    every = {"stale": 10, "stale1": 100}[phase] * bench.spread
+    store.resolve_update(bench.leaf)
     first = bench.roots[0]
+    if phase == "rewrite":
+        for start in range(0, n, COMMIT_ROWS):
+            rows = root_rows(first, start, min(n, start + COMMIT_ROWS), salt="v2", salted=10)
+            store.write(first.feature, rows)
+        return
+    every = {"stale": 10, "stale1": 100}[phase] * bench.spread
     (changes_to or store).write(first.feature, root_rows(first, 0, n, step=every, salt="v2"))

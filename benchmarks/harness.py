@@ -59,15 +59,14 @@ def median_of(runs: Sequence[dict[str, Any]], key: str) -> float:
 
 
 def alternate(
-    script: str, case: Sequence[str], sides: tuple[str, str], rounds: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run the children of both ``sides`` in turn, ``rounds`` times each: their reports."""
-    first: list[dict[str, Any]] = []
-    second: list[dict[str, Any]] = []
+    script: str, case: Sequence[str], sides: Sequence[str], rounds: int
+) -> list[list[dict[str, Any]]]:
+    """Run the children of every side in turn, ``rounds`` times each: their reports."""
+    reports: list[list[dict[str, Any]]] = [[] for _ in sides]
     for _ in range(rounds):
-        first.append(child(script, [sides[0], *case]))
-        second.append(child(script, [sides[1], *case]))
-    return first, second
+        for side, out in zip(sides, reports, strict=True):
+            out.append(child(script, [side, *case]))
+    return reports
 
 
 def compared(
@@ -90,13 +89,43 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.2f}"
 
 
-def timed_increment(open_store: Callable[[], Any], leaf: Any) -> tuple[float, dict[str, Any]]:
-    """Seconds to open a store, resolve ``leaf`` and collect the increment; its tables."""
+CHECKPOINTS = "_catalog/checkpoints"
+_SEEDED = "seeded-checkpoints.json"
+
+
+def keep_checkpoints(root: Any) -> None:
+    """Remember the checkpoint files the seeding left under a local store ``root``."""
+    from pathlib import Path
+
+    base = Path(root)
+    files = [str(p.relative_to(base)) for p in (base / CHECKPOINTS).rglob("*") if p.is_file()]
+    (base / _SEEDED).write_text(json.dumps(files))
+
+
+def restore_checkpoints(root: Any) -> None:
+    """Remove the checkpoint files earlier rounds recorded, keeping the seeding's."""
+    from pathlib import Path
+
+    base = Path(root)
+    if not (base / _SEEDED).exists():
+        return
+    seeded = set(json.loads((base / _SEEDED).read_text()))
+    for path in (base / CHECKPOINTS).rglob("*"):
+        if path.is_file() and str(path.relative_to(base)) not in seeded:
+            path.unlink()
+
+
+def timed_increment(
+    open_store: Callable[[], Any], leaf: Any, checkpoint: bool = True
+) -> tuple[float, dict[str, Any], Any]:
+    """Seconds to open a store, resolve ``leaf`` and collect the increment; its tables,
+    and the increment."""
     import time
 
     start = time.perf_counter()
-    tables = increment_tables(open_store().resolve_update(leaf))
-    return time.perf_counter() - start, tables
+    increment = open_store().resolve_update(leaf, checkpoint=checkpoint)
+    tables = increment_tables(increment)
+    return time.perf_counter() - start, tables, increment
 
 
 def increment_tables(increment: Any) -> dict[str, Any]:

@@ -182,3 +182,7 @@ class InvalidShardError(MetaxyLakeError, ValueError):
 
 class InvalidFilterError(MetaxyLakeError, ValueError):
     """A filter expression cannot be applied (an unknown column, a wrong type...)."""
+
+
+class ExpiryRefusedError(MetaxyLakeError):
+    """``expire`` would remove a table version the newest checkpoint of a target reads."""

@@ -24,6 +24,8 @@ COMMIT_AFTER_LANDED = "commit.after_landed"
 """Inside the commit path: the commit landed, its outcome is not known yet."""
 COMMIT_CONFLICT = "commit.conflict"
 """Every commit attempt conflicts (until the commit deadline passes)."""
+CHECKPOINT_BEFORE_MOVE = "checkpoint.before_move"
+"""A resolve's checkpoint file is written under its temporary name, not moved into place."""
 COMMIT_HISTORY_UNREADABLE = "commit.history_unreadable"
 """Reading the history to resolve an unknown outcome fails."""
 

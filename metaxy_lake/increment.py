@@ -21,6 +21,13 @@ class Increment:
 
     ``new`` and ``stale`` carry the id columns, the provenance and data-version columns
     ``write`` needs, and the dependencies' user columns: compute, add your columns, write.
+
+    Attributes:
+        feature: The target feature.
+        path: How it was computed: ``checkpoint`` (only the candidates a checkpoint
+            leaves were hashed and compared) or ``full`` (every sample).
+        candidates: How many samples the checkpoint path checked (None on a full scan).
+        reason: Why it scanned in full (empty on the checkpoint path).
     """
 
     feature: FeatureKey
@@ -28,6 +35,9 @@ class Increment:
     _stale: duckdb.DuckDBPyRelation
     _orphaned: duckdb.DuckDBPyRelation
     _counts: dict[str, int]
+    path: str = "full"
+    candidates: int | None = None
+    reason: str = ""
 
     @property
     def new(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:

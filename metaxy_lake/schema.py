@@ -15,6 +15,8 @@ PROP_FORMAT_VERSION = "metaxy.format_version"
 PROP_HASH_ALGORITHM = "metaxy.hash_algorithm"
 PROP_HASH_LENGTH = "metaxy.hash_length"
 PROP_FEATURE_KEY = "metaxy.feature_key"
+PROP_TABLE_ID = "metaxy.table_id"
+"""A random id given at creation: a table deleted and created again is another table."""
 
 COMMIT_WRITE_ID = "metaxy.write_id"
 COMMIT_OPERATION = "metaxy.operation"
@@ -23,6 +25,9 @@ COMMIT_SNAPSHOT_VERSION = "metaxy.snapshot_version"
 COMMIT_ROWS = "metaxy.rows"
 COMMIT_WRITER = "metaxy.writer"
 COMMIT_PREFIX = "metaxy."
+APPEND_OPERATIONS = frozenset({"write", "delete", "expire"})
+"""The commits that only add rows: writes and soft deletes (hard deletes rewrite), and the
+properties an expiry sets (Delta's log retention): a checkpoint stays usable past them."""
 
 SYSTEM_PREFIX = "metaxy_"
 PROVENANCE_BY_FIELD = "metaxy_provenance_by_field"

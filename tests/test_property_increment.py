@@ -14,12 +14,15 @@ imported from ``metaxy_lake.engine`` or ``metaxy_lake.versioning``.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
+import math
 import operator
 import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any
+from unittest import mock
 
 import narwhals as nw
 import polars as pl
@@ -29,6 +32,7 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 import metaxy_lake as mxl
+from metaxy_lake.store import checkpointing
 
 # Feature keys whose fq field keys sort in a non-obvious bytewise order
 # ('.' < '/' < 'A' < '_' < 'a'); field keys likewise, with a multi-part key.
@@ -603,11 +607,13 @@ class Pipeline:
         for ids, override in zip(order, overrides, strict=True):
             self.model.store_row(f, ids, exp[ids], override or {}, None)
 
-    def delete(self, f: FeatureModel, chosen: list[Ids], step: str) -> None:
+    def delete(self, f: FeatureModel, chosen: list[Ids], step: str, soft: bool = True) -> None:
         if not chosen:
             return
-        result = self.store.delete(self.classes[f.index], id_filter(self.gm.id_columns, chosen))
-        assert result.rows == len(chosen), f"{step}: deleted {result.rows} of {len(chosen)}"
+        where = id_filter(self.gm.id_columns, chosen)
+        result = self.store.delete(self.classes[f.index], where, soft=soft)
+        if soft:  # a hard delete removes every row of a sample, its history too
+            assert result.rows == len(chosen), f"{step}: deleted {result.rows} of {len(chosen)}"
         for ids in chosen:
             del self.model.live[f.key][ids]
 
@@ -623,7 +629,7 @@ class Pipeline:
                 )
                 inc = self.store.resolve_update(cls, samples=samples)
             else:
-                inc = self.store.resolve_update(cls)
+                inc = self.check_paths(cls, label)
             frames, todo, exp = check_increment(inc, f, self.model, label)
             kind = "root" if f.is_root else "non-root"
             for part, found in (("new", exp.new), ("stale", exp.stale), ("orphaned", exp.orphaned)):
@@ -655,6 +661,25 @@ class Pipeline:
             if wrote:
                 check_stored(self.store, cls, f, self.model, label)
 
+    def check_paths(self, cls: type[mxl.Feature], label: str) -> mxl.Increment:
+        """Resolve from the checkpoint and in full: the same increment, also in a scope.
+
+        Returns the default resolve (a checkpoint's where one is usable).
+        """
+        inc = self.store.resolve_update(cls)
+        event(f"non-root resolved on the {inc.path} path")
+        same_increment(inc, self.store.resolve_update(cls, checkpoint=False), self.gm, label)
+        shard = self.draw(st.sampled_from([None, (0, 2), (1, 2)]), f"{label} shard")
+        world = sorted({ids for w in self.model.world.values() for ids in w})
+        chosen = subset(self.data, world, f"{label} scope") if world else []
+        filters = {cls: id_filter(self.gm.id_columns, chosen)} if chosen else None
+        if (shard or filters) and self.draw(st.booleans(), f"{label} check scope"):
+            scoped = self.store.resolve_update(cls, shard=shard, filters=filters)
+            event(f"scoped resolve on the {scoped.path} path")
+            full = self.store.resolve_update(cls, shard=shard, filters=filters, checkpoint=False)
+            same_increment(scoped, full, self.gm, f"{label} scoped {shard} {chosen}")
+        return inc
+
     # the steps
 
     def roots(self) -> list[FeatureModel]:
@@ -675,6 +700,9 @@ class Pipeline:
                     "drop_samples",
                     "code_bump",
                     "root_change",
+                    "compact",
+                    "hard_delete",
+                    "expire",
                 ]
             ),
             f"step {n}",
@@ -713,9 +741,13 @@ class Pipeline:
             self.classes = build_classes(self.gm)
             if self.draw(st.booleans(), f"{label} reopen"):
                 self.reopen()
-        elif kind == "delete":
+        elif kind == "compact":  # files rewritten: no checkpoint before it is usable
+            self.store.compact(self.classes[f.index])
+        elif kind == "expire":  # the versions checkpoints read are gone
+            self.store.expire(self.classes[f.index], older_than=dt.timedelta(0), force=True)
+        elif kind in ("delete", "hard_delete"):
             chosen = subset(self.data, self.model.live[f.key], f"{label} ids", 1)
-            self.delete(f, chosen, label)
+            self.delete(f, chosen, label, soft=kind == "delete")
             if f.is_root and self.draw(st.sampled_from([True, True, False]), f"{label} world"):
                 for ids in chosen:
                     self.model.world[f.key].pop(ids, None)
@@ -749,9 +781,35 @@ class Pipeline:
         check_stored(self.store, cls, f, self.model, label)
 
 
+def increment_rows(inc: mxl.Increment, id_columns: tuple[str, ...]) -> dict[str, list[str]]:
+    """An increment as sorted text rows: ids, provenance, maps, changed fields; orphans' ids."""
+    out = {}
+    for kind in ("new", "stale"):
+        frame = getattr(inc, kind).collect().to_polars()
+        columns = [*id_columns, PROV, PBF, DVBF, DV, UPSTREAM]
+        columns += [CHANGED] if kind == "stale" else []
+        out[kind] = sorted(str([row[c] for c in columns]) for row in frame.iter_rows(named=True))
+    orphaned = inc.orphaned.collect().to_polars()
+    out["orphaned"] = sorted(
+        str([row[c] for c in id_columns]) for row in orphaned.iter_rows(named=True)
+    )
+    return out
+
+
+def same_increment(a: mxl.Increment, b: mxl.Increment, gm: GraphModel, where: str) -> None:
+    """The checkpoint path's increment equals the full scan's, row for row."""
+    assert a.counts() == b.counts(), f"{where}: {a.path} {a.counts()} != {b.path} {b.counts()}"
+    assert increment_rows(a, gm.id_columns) == increment_rows(b, gm.id_columns), (
+        f"{where}: the {a.path} path's rows differ from the {b.path} path's"
+    )
+
+
 def run_scenario(gm: GraphModel, data: st.DataObject, max_steps: int, fmt: str) -> None:
     note(f"graph: {gm} on {fmt}")
-    with tempfile.TemporaryDirectory() as tmp:
+    # every usable checkpoint is taken, however large the change (a tuning knob, not the
+    # logic under test: the candidates are still computed and used)
+    fraction = mock.patch.object(checkpointing, "CANDIDATE_FRACTION", math.inf)
+    with fraction, tempfile.TemporaryDirectory() as tmp:
         pipe = Pipeline(tmp, gm, data, fmt)
         pool = gm.id_pool()
         for f in pipe.roots():

@@ -37,6 +37,7 @@ from metaxy_lake.engine.relations import (
     materialize,
     narwhals_filter,
     narwhals_flag,
+    only_samples,
     query,
 )
 from metaxy_lake.engine.sql import ident, idents, lit, string_list, string_map
@@ -92,6 +93,9 @@ class IncrementRequest:
             the target.
         staleness_predicates: Expressions on the target's live rows; a match is stale.
         shard: ``(index, count)``: only the samples of this shard.
+        candidates: Only these samples (their id columns) can need work: every other
+            sample is known to be up to date (a checkpoint's candidates); only their
+            rows are read. None: every sample is checked.
     """
 
     definition: FeatureDefinition
@@ -103,6 +107,7 @@ class IncrementRequest:
     global_filters: Sequence[Any] = ()
     staleness_predicates: Sequence[Any] = ()
     shard: tuple[int, int] | None = None
+    candidates: Relation | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ def _upstream_relation(
     settings: HashSettings,
     shard: tuple[int, int] | None,
     global_filters: Sequence[Any],
+    candidates: Relation | None,
 ) -> tuple[Relation, dict[tuple[FeatureKey, FieldKey], str]]:
     """Live, filtered rows of one dependency with the values the recipe needs extracted.
 
@@ -146,7 +152,10 @@ def _upstream_relation(
     joined by ``|`` in upstream id order, and carried columns are lists in that order.
     """
     dep = source.dep
-    live = latest(source.rows, list(dep.id_columns))
+    rows = source.rows
+    if candidates is not None:
+        rows = only_samples(rows, candidates, dep.id_columns)
+    live = latest(rows, list(dep.id_columns))
     renamed = narwhals_filter(renamed_rows(live, dep), [*source.filters, *global_filters])
     keys = definition.join_columns
     renamed = in_shard(renamed, keys, shard)
@@ -228,6 +237,7 @@ def expected_from_upstream(
     settings: HashSettings,
     global_filters: Sequence[Any],
     shard: tuple[int, int] | None,
+    candidates: Relation | None = None,
 ) -> Expected:
     """What a non-root feature should hold: provenance from its deps' live rows."""
     joined: Relation | None = None
@@ -239,7 +249,7 @@ def expected_from_upstream(
     for index in order:
         source = upstream[index]
         rel, dep_values = _upstream_relation(
-            index, source, definition, settings, shard, global_filters
+            index, source, definition, settings, shard, global_filters, candidates
         )
         value_sql.update({k: _or_empty(source, index, a) for k, a in dep_values.items()})
         how = "outer" if every_optional else "left" if source.dep.optional else "inner"
@@ -340,7 +350,7 @@ def resolve(con: duckdb.DuckDBPyConnection, request: IncrementRequest) -> Increm
         )
     else:
         expected = expected_from_upstream(
-            r.definition, r.upstream, r.settings, r.global_filters, r.shard
+            r.definition, r.upstream, r.settings, r.global_filters, r.shard, r.candidates
         )
     try:
         return compare(con, request, expected)
@@ -363,7 +373,10 @@ def compare(
     """
     definition, shard = request.definition, request.shard
     keys = list(definition.join_columns)
-    live = in_shard(latest(request.target_rows, definition.id_columns), keys, shard)
+    stored = request.target_rows
+    if request.candidates is not None:
+        stored = only_samples(stored, request.candidates, {c: c for c in definition.id_columns})
+    live = in_shard(latest(stored, definition.id_columns), keys, shard)
     scope = [*request.target_filters, *request.global_filters]
     scoped = narwhals_flag(live, scope, _SCOPE, every=True)
     flagged = narwhals_flag(scoped, request.staleness_predicates, _PREDICATE, every=False)

@@ -8,7 +8,8 @@ it lives exactly as long as some relation over it does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,6 +103,37 @@ def latest(rel: Relation, id_columns: Sequence[str], include_deleted: bool = Fal
         f"PARTITION BY {idents(id_columns)} "
         f"ORDER BY {ident(CREATED_AT)} DESC, {ident(WRITE_ID)} DESC) = 1) {where}",
     )
+
+
+def only_samples(rel: Relation, samples: Relation, columns: Mapping[str, str]) -> Relation:
+    """Every row of ``rel`` whose sample is one of ``samples`` (a semi-join).
+
+    ``columns`` maps each id column of ``rel`` to its name in ``samples``.
+    """
+    condition = " AND ".join(
+        f"_mxl_r.{ident(mine)} = _mxl_s.{ident(theirs)}" for mine, theirs in columns.items()
+    )
+    return rel.set_alias("_mxl_r").join(samples.set_alias("_mxl_s"), condition, how="semi")
+
+
+def filter_sql(con: duckdb.DuckDBPyConnection, rel: Relation, exprs: Sequence[Any]) -> str:
+    """Narwhals expressions (ANDed) as DuckDB renders them over ``rel``'s columns.
+
+    The text names no table and no Python object, so it is the same in every process for
+    the same expressions (``col == 1`` and ``col == "1"`` differ); empty without any.
+
+    Raises:
+        InvalidFilterError: An expression names an unknown column or cannot apply.
+    """
+    if not exprs:
+        return ""
+    name = f"_mxl_shape_{uuid.uuid4().hex}"
+    rel.limit(0).create(name)
+    try:
+        text = narwhals_filter(con.table(name), exprs).sql_query()
+    finally:
+        con.execute(f"DROP TABLE {ident(name)}")
+    return text.replace(ident(name), "_").replace(name, "_")
 
 
 def shard_sql(id_columns: Sequence[str], count: int) -> str:

@@ -27,7 +27,7 @@ import pyarrow as pa
 from metaxy_lake.arrowtypes import normalize
 from metaxy_lake.errors import CommitConflictError, UnsupportedOperationError
 from metaxy_lake.failpoints import COMMIT_CONFLICT, WRITE_AFTER_DATA_FILES, failpoint
-from metaxy_lake.schema import COMMIT_WRITE_ID
+from metaxy_lake.schema import APPEND_OPERATIONS, COMMIT_OPERATION, COMMIT_WRITE_ID, PROP_TABLE_ID
 from metaxy_lake.storage import StorageConfig
 
 AsOf = int | dt.datetime
@@ -90,6 +90,20 @@ class DatasetScan:
 
 
 ScanSource = ParquetScan | DatasetScan
+
+
+@dataclass(frozen=True)
+class Added:
+    """The rows the commits after some version added: how many, and what to scan.
+
+    ``rows`` comes from the table's metadata, so a caller can judge the change before
+    reading any of it.
+    """
+
+    rows: int
+    total: int
+    """The rows the table holds now (the change is judged against it)."""
+    scan: Callable[[], ScanSource]
 
 
 @dataclass(frozen=True)
@@ -171,6 +185,51 @@ class LakeTable(ABC):
     @abstractmethod
     def file_count(self) -> int:
         """How many data files this version reads (compaction lowers it)."""
+
+    @property
+    def identity(self) -> str | None:
+        """What tells this table from another at its place (one dropped and created again).
+
+        The format's table id, else the id metaxy_lake gave it at creation.
+        """
+        return self.properties.get(PROP_TABLE_ID)
+
+    def added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
+        """The rows committed after ``version`` up to the version open, when only appends.
+
+        Every commit in between must be a metaxy append (a write or a soft delete, by its
+        commit metadata): a compaction, a hard delete (Lance keeps the data files and adds
+        deletion files), a schema change or another tool's commit gives None, as does a
+        ``version`` no longer in the history. ``version`` None: the table held no commit
+        then, so every row is added.
+
+        Args:
+            version: A version of this table, at or before the one open.
+            columns: The columns the caller reads of the added rows (at least).
+        """
+        if version is not None and version != self.version:
+            between = self._commits_between(version)
+            if between is None or any(
+                c.metadata.get(COMMIT_OPERATION) not in APPEND_OPERATIONS for c in between
+            ):
+                return None
+        return self._added_since(version, columns)
+
+    def _commits_between(self, version: int) -> list[CommitRecord] | None:
+        """The commits after ``version`` up to the open one (None: not all in history)."""
+        records = self.history()
+        order = [r.version for r in records]
+        if version not in order or self.version not in order:
+            return None
+        newest, oldest = order.index(self.version), order.index(version)
+        return records[newest:oldest] if newest < oldest else None
+
+    @abstractmethod
+    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
+        """The rows of the data files this version has and ``version`` had not.
+
+        ``version`` may be the open one (nothing added), or None (everything added).
+        """
 
     def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
         """Append rows in one commit carrying ``metadata``; return the new version.

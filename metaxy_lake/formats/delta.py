@@ -19,6 +19,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
+    Added,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -108,12 +109,43 @@ class DeltaLakeTable(LakeTable):
         """The Delta configuration."""
         return dict(self._table.metadata().configuration)
 
+    @property
+    def identity(self) -> str:
+        """The id Delta gives a table at creation (its metadata id)."""
+        return str(self._table.metadata().id)
+
+    def _plain_files(self) -> bool:
+        """Whether the data files can be read as they are (see FACTS: ``read_parquet``)."""
+        features = set(self._table.protocol().reader_features or ())
+        return not (features & _UNSAFE_READER_FEATURES or self._table.metadata().partition_columns)
+
     def scan(self) -> ScanSource:
         """Parquet files where they can be read as they are, else an Arrow dataset."""
-        features = set(self._table.protocol().reader_features or ())
-        if features & _UNSAFE_READER_FEATURES or self._table.metadata().partition_columns:
+        if not self._plain_files():
             return DatasetScan(self._table.to_pyarrow_dataset(), self.schema)
         return ParquetScan(tuple(self._table.file_uris()), self.schema)
+
+    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
+        """The files this version lists and ``version`` did not (only appends between)."""
+        if not self._plain_files():
+            return None
+        actions = pa.table(self._table.get_add_actions(flatten=True))
+        uris = self._table.file_uris()
+        if len(uris) != actions.num_rows:  # both list the same snapshot, in one order
+            return None
+        before: set[str] = set()
+        if version == self.version:
+            before = set(uris)
+        elif version is not None:
+            then = DeltaTable(self.ref.uri, version=version, storage_options=self._options)
+            before = set(then.file_uris())
+        rows = actions.column("num_records").to_pylist()
+        added = [(u, n) for u, n in zip(uris, rows, strict=True) if u not in before]
+        if any(n is None for _, n in added):
+            return None
+        files = tuple(u for u, _ in added)
+        total = sum(n or 0 for n in rows)
+        return Added(sum(n for _, n in added), total, lambda: ParquetScan(files, self.schema))
 
     def file_count(self) -> int:
         """Data files of this version."""
@@ -226,6 +258,20 @@ class DeltaLakeTable(LakeTable):
             )
         return records
 
+    def _commits_between(self, version: int) -> list[CommitRecord] | None:
+        """Delta numbers versions one by one: read only the newest commits' entries.
+
+        delta-rs's ``history(limit)`` counts from the version loaded and, loaded at an
+        older version, returns one entry more (even version -1): the range is checked.
+        """
+        if version > self.version:
+            return None
+        wanted = range(self.version, version, -1)
+        found = {r.version: r for r in self.history(len(wanted) + 1)}
+        if any(v not in found for v in wanted) or version not in found:
+            return None
+        return [found[v] for v in wanted]
+
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 0, while the log still holds it."""
         oldest = min(self._table.history(), key=lambda entry: int(entry["version"]))
@@ -250,8 +296,10 @@ class DeltaLakeTable(LakeTable):
             enforce_retention_duration=False,
         )
         self._table.create_checkpoint()
-        self._table.alter.set_table_properties(
-            {LOG_RETENTION: f"interval {seconds} seconds"}, raise_if_not_exists=False
+        self._table.alter.set_table_properties(  # adds no rows: not in the way of checkpoints
+            {LOG_RETENTION: f"interval {seconds} seconds"},
+            raise_if_not_exists=False,
+            commit_properties=_commit({COMMIT_OPERATION: "expire"}),
         )
         self._table.cleanup_metadata()
         self._reload()

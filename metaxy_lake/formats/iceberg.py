@@ -27,6 +27,7 @@ from pyiceberg.table import Table
 
 from metaxy_lake.errors import CommitStateUnknownError, StoreConfigError, TimeTravelError
 from metaxy_lake.formats.base import (
+    Added,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -121,6 +122,29 @@ class IcebergTable(LakeTable):
     def properties(self) -> Mapping[str, str]:
         """The table properties."""
         return dict(self._table.properties)
+
+    @property
+    def identity(self) -> str:
+        """The table's uuid (Iceberg gives one at creation)."""
+        return str(self._table.metadata.table_uuid)
+
+    def _tasks(self, snapshot_id: int | None) -> list[Any]:
+        if snapshot_id is None:
+            return []
+        return list(self._table.scan(snapshot_id=snapshot_id).plan_files())
+
+    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
+        """The data files this snapshot plans and ``version`` did not (no delete files)."""
+        tasks = self._tasks(self._snapshot_id)
+        if any(task.delete_files for task in tasks):
+            return None
+        then = tasks if version == self._snapshot_id else self._tasks(version)
+        before = {t.file.file_path for t in then}
+        added = [t.file for t in tasks if t.file.file_path not in before]
+        files = tuple(_path(f.file_path) for f in added)
+        rows = sum(int(f.record_count) for f in added)
+        total = sum(int(t.file.record_count) for t in tasks)
+        return Added(rows, total, lambda: ParquetScan(files, self.schema))
 
     def scan(self) -> ScanSource:
         """Planned data files, or an Arrow table where delete files must be applied."""

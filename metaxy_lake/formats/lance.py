@@ -17,6 +17,7 @@ from lance.fragment import write_fragments
 
 from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
+    Added,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -78,6 +79,38 @@ class LanceTable(LakeTable):
         """Data files of this version, over all fragments."""
         return sum(len(f.data_files()) for f in self._dataset.get_fragments())
 
+    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
+        """The fragments made after ``version`` (fragment ids only grow).
+
+        With only appends in between, the fragments ``version`` had are unchanged (a
+        hard delete would have added deletion files to them: it is no append).
+        """
+        fragments = self._dataset.get_fragments()
+        then = fragments
+        if version is None:
+            then = []
+        elif version != self.version:
+            old = lance.dataset(self.ref.uri, version=version, storage_options=self._options)
+            then = old.get_fragments()
+        known = max((f.fragment_id for f in then), default=-1)
+        added = [f for f in fragments if f.fragment_id > known]
+        rows = sum(f.count_rows() for f in added)
+        total = int(self._dataset.count_rows())
+
+        def scan() -> ScanSource:
+            table = self._dataset.scanner(fragments=added, columns=list(columns)).to_table()
+            return DatasetScan(table, self.schema)
+
+        return Added(rows, total, scan)
+
+    def _commits_between(self, version: int) -> list[CommitRecord] | None:
+        """Lance numbers versions one by one: read only the transactions in between."""
+        kept = {int(v["version"]): v["timestamp"] for v in self._dataset.versions()}
+        wanted = range(self.version, version, -1)
+        if version > self.version or version not in kept or any(v not in kept for v in wanted):
+            return None
+        return [self._record(self._dataset, v, kept[v]) for v in wanted]
+
     def _reload(self) -> None:
         self._dataset = lance.dataset(self.ref.uri, storage_options=self._options)
 
@@ -136,22 +169,25 @@ class LanceTable(LakeTable):
         """Versions newest first (as stored now), with each transaction's properties."""
         latest = lance.dataset(self.ref.uri, storage_options=self._options)
         versions = sorted(latest.versions(), key=lambda v: v["version"], reverse=True)
-        records = []
-        for entry in versions[:limit]:
-            transaction = latest.read_transaction(entry["version"])
-            props = dict(transaction.transaction_properties or {}) if transaction else {}
-            operation = type(transaction.operation).__name__ if transaction else ""
-            rows = props.get(COMMIT_ROWS)
-            records.append(
-                CommitRecord(
-                    version=int(entry["version"]),
-                    timestamp=cast(dt.datetime, entry["timestamp"]).replace(tzinfo=dt.UTC),
-                    operation=operation.lower(),
-                    rows=int(rows) if rows is not None else None,
-                    metadata={k: v for k, v in props.items() if k.startswith(COMMIT_PREFIX)},
-                )
-            )
-        return records
+        return [
+            self._record(latest, int(e["version"]), cast(dt.datetime, e["timestamp"]))
+            for e in versions[:limit]
+        ]
+
+    @staticmethod
+    def _record(dataset: Any, version: int, timestamp: dt.datetime) -> CommitRecord:
+        """One version as a commit: its transaction's operation and properties."""
+        transaction = dataset.read_transaction(version)
+        props = dict(transaction.transaction_properties or {}) if transaction else {}
+        operation = type(transaction.operation).__name__ if transaction else ""
+        rows = props.get(COMMIT_ROWS)
+        return CommitRecord(
+            version=version,
+            timestamp=timestamp.replace(tzinfo=dt.UTC),
+            operation=operation.lower(),
+            rows=int(rows) if rows is not None else None,
+            metadata={k: v for k, v in props.items() if k.startswith(COMMIT_PREFIX)},
+        )
 
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 1 (Lance counts from 1), while it is kept."""

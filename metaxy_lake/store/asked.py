@@ -72,6 +72,7 @@ def asked_increment(
         filters=filters,
         global_filters=[*filter_list(global_filters), sample_filter(samples)],
         staleness_predicates=staleness_predicates,
+        checkpoint=False,  # a question about some samples: no resolve starts from it
     )
     if not definition.expands:
         return AskedWork(_rows(increment.new), _rows(increment.stale), _rows(increment.orphaned))

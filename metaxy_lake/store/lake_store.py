@@ -261,14 +261,29 @@ class LakeStore(Audits):
         with self._ctx.guard(f"compaction of {feature_name(feature)}"):
             return maintenance.compact(self._ctx, feature)
 
-    def expire(self, feature: FeatureRef, older_than: dt.timedelta | None = None) -> int:
+    def expire(
+        self, feature: FeatureRef, older_than: dt.timedelta | None = None, force: bool = False
+    ) -> int:
         """Remove table versions older than ``older_than`` (the store's retention by default).
+
+        Also removes the feature's checkpoint files that no resolve starts from any more
+        (all but the newest of each scope).
+
+        Args:
+            feature: The feature class or key.
+            older_than: The history to keep.
+            force: Expire even versions the newest checkpoint of a target still reads
+                (its next resolve then scans in full).
 
         Returns:
             How many versions or files the format removed.
+
+        Raises:
+            ExpiryRefusedError: Without ``force``, a version to remove is still read by
+                the newest checkpoint of some target (of this store).
         """
         with self._ctx.guard(f"expiry of {feature_name(feature)}"):
-            return maintenance.expire(self._ctx, feature, older_than)
+            return maintenance.expire(self._ctx, feature, older_than, force)
 
     def resolve_update(
         self,
@@ -279,8 +294,14 @@ class LakeStore(Audits):
         global_filters: Filters = None,
         staleness_predicates: Filters = None,
         shard: tuple[int, int] | None = None,
+        checkpoint: bool = True,
     ) -> Increment:
         """Compute what a feature needs to (re)compute, in one DuckDB query.
+
+        On a writable store the resolve records a checkpoint, and the next resolve of the
+        same feature and scope starts from it: only the samples pending then and those
+        whose rows were appended since are hashed and compared (DESIGN section 5). The
+        result is the same either way; ``Increment.path`` says which was taken.
 
         Args:
             feature: The feature class or key.
@@ -292,6 +313,7 @@ class LakeStore(Audits):
             staleness_predicates: Expression(s) on the target's stored live rows; a match
                 is stale.
             shard: ``(index, count)``: keep only this shard of samples.
+            checkpoint: False: neither start from a checkpoint nor record one.
 
         Raises:
             UnknownFeatureError: The feature, or a filter's feature, is unknown.
@@ -307,6 +329,7 @@ class LakeStore(Audits):
                 global_filters=global_filters,
                 staleness_predicates=staleness_predicates,
                 shard=shard,
+                checkpoint=checkpoint,
             )
 
     def push_graph(

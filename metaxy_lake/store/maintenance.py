@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from metaxy_lake.catalog.checkpoints import newest_per_scope, remove_checkpoints, superseded
+from metaxy_lake.errors import ExpiryRefusedError
 from metaxy_lake.formats import LakeTable
-from metaxy_lake.graph import FeatureRef
+from metaxy_lake.graph import FeatureKey, FeatureRef
 from metaxy_lake.ids import new_write_id
 from metaxy_lake.store.commit import CommitRequest, WriteResult, commit
 from metaxy_lake.store.context import DEFAULT_RETENTION, StoreContext
@@ -33,8 +35,15 @@ def compact(ctx: StoreContext, feature: FeatureRef) -> WriteResult:
     return commit(table, request)
 
 
-def expire(ctx: StoreContext, feature: FeatureRef, older_than: dt.timedelta | None) -> int:
-    """Remove table versions older than ``older_than`` (see ``LakeStore.expire``)."""
+def expire(
+    ctx: StoreContext, feature: FeatureRef, older_than: dt.timedelta | None, force: bool = False
+) -> int:
+    """Remove table versions older than ``older_than`` (see ``LakeStore.expire``).
+
+    Raises:
+        ExpiryRefusedError: Without ``force``, a version to remove is one the newest
+            checkpoint of some target still reads (named, with how to proceed).
+    """
     older_than = ctx.retention if older_than is None else older_than
     ctx.check_writable("expire")
     definition, graph = ctx.resolve(feature)
@@ -42,4 +51,35 @@ def expire(ctx: StoreContext, feature: FeatureRef, older_than: dt.timedelta | No
     table = ctx.open(definition, ctx.settings(graph))
     if table is None:
         return 0
-    return table.expire(dt.datetime.now(dt.UTC) - older_than)
+    cutoff = dt.datetime.now(dt.UTC) - older_than
+    if not force:
+        _check_protected(ctx, table, definition.key, cutoff)
+    removed = table.expire(cutoff)
+    name = definition.key.table_name
+    remove_checkpoints(ctx.root, ctx.storage, name, superseded(ctx.root, ctx.storage, name))
+    return removed
+
+
+def _check_protected(
+    ctx: StoreContext, table: LakeTable, key: FeatureKey, cutoff: dt.datetime
+) -> None:
+    """Refuse to expire a version the newest checkpoint of a target reads."""
+    read = {
+        (target, state.version)
+        for target, found in newest_per_scope(ctx.root, ctx.storage).items()
+        for checkpoint in found
+        for state in checkpoint.tables
+        if state.feature == str(key) and state.store == ctx.root and state.version is not None
+    }
+    if not read:
+        return
+    made = {c.version: c.timestamp for c in table.history()}
+    for target, version in sorted(read, key=str):
+        when = made.get(version)
+        if version != table.version and when is not None and when < cutoff:
+            raise ExpiryRefusedError(
+                f"{ctx.label}: expiring {key} before {cutoff.isoformat()} would remove "
+                f"version {version}, which the newest checkpoint of {target} reads (its next "
+                "resolve would scan in full): resolve it first, keep more history, or "
+                "expire with force"
+            )

@@ -7,15 +7,33 @@ The target and every dependency are read through the store's fallback chain
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
+import duckdb
 import pyarrow as pa
 
 from metaxy_lake.engine import increment as engine
-from metaxy_lake.engine.relations import Relation, arrow_types
+from metaxy_lake.engine.relations import (
+    Relation,
+    arrow_types,
+    filter_sql,
+    latest,
+    narwhals_filter,
+)
+from metaxy_lake.engine.sql import idents
 from metaxy_lake.errors import InvalidShardError, UnknownFeatureError
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
 from metaxy_lake.increment import Increment
 from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.checkpointing import (
+    FULL,
+    Checkpointing,
+    Source,
+    Start,
+    fingerprint,
+    scope_text,
+    usable_reason,
+)
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.frames import prepare_samples, to_arrow
 from metaxy_lake.types import Filters, FiltersByFeature, FrameLike, filter_list
@@ -107,6 +125,7 @@ def resolve_update(
     global_filters: Filters = None,
     staleness_predicates: Filters = None,
     shard: tuple[int, int] | None = None,
+    checkpoint: bool = True,
 ) -> Increment:
     """What a feature needs to (re)compute (see ``LakeStore.resolve_update``)."""
     definition, graph = ctx.resolve(feature)
@@ -119,6 +138,7 @@ def resolve_update(
     id_types = chain_id_types(target, definition)
     upstream: list[engine.UpstreamInput] = []
     checked: Relation | None = None
+    deps: list[tuple[ResolvedDep, FeatureDefinition, list[ChainTable]]] = []
     if definition.is_root:
         if samples is None:  # a root has nothing to resolve without its current samples
             target = [ChainTable(ctx, None)]
@@ -126,7 +146,6 @@ def resolve_update(
         checked = prepare_samples(con, definition, to_arrow(samples), id_types)
         id_types = arrow_types(checked, definition.id_columns)
     else:
-        deps = []
         for dep in definition.deps:
             dep_def = graph.get(dep.key)
             deps.append((dep, dep_def, open_chain(ctx, dep_def, settings)))
@@ -153,8 +172,71 @@ def resolve_update(
         staleness_predicates=filter_list(staleness_predicates),
         shard=shard,
     )
-    found = engine.resolve(con, request)
-    return Increment(definition.key, found.new, found.stale, found.orphaned, found.counts)
+    reason = "checkpoint=False" if not checkpoint else usable_reason(ctx, definition)
+    if samples is not None and not reason:
+        reason = "samples given"
+    tracking = None if reason else _checkpointing(ctx, con, request, target, deps, id_types)
+    start = (
+        Start(None, None, FULL, reason)
+        if tracking is None
+        else tracking.start(_predicate_matches(request))
+    )
+    found = engine.resolve(con, replace(request, candidates=start.candidates))
+    if tracking is not None:
+        tracking.record(found)
+    return Increment(
+        definition.key,
+        found.new,
+        found.stale,
+        found.orphaned,
+        found.counts,
+        path=start.path,
+        candidates=start.count,
+        reason=start.reason,
+    )
+
+
+def _checkpointing(
+    ctx: StoreContext,
+    con: duckdb.DuckDBPyConnection,
+    request: engine.IncrementRequest,
+    target: list[ChainTable],
+    deps: Sequence[tuple[ResolvedDep, FeatureDefinition, list[ChainTable]]],
+    id_types: Mapping[str, pa.DataType],
+) -> Checkpointing:
+    """The bookkeeping of a resolve that may start from a checkpoint (identity deps)."""
+    definition = request.definition
+    ids = {c: c for c in definition.id_columns}
+    sources = [Source(definition.key, part, ids) for part in target]
+    for dep, _, tables in deps:
+        sources += [Source(dep.key, part, dep.id_columns) for part in tables]
+    rows = request.target_rows
+    filters = {
+        str(definition.key): filter_sql(con, rows, request.target_filters),
+        "global": filter_sql(con, rows, request.global_filters),
+        "staleness": filter_sql(con, rows, request.staleness_predicates),
+    }
+    for source in request.upstream:
+        renamed = engine.renamed_rows(source.rows, source.dep)
+        filters[str(source.dep.key)] = filter_sql(con, renamed, source.filters)
+    return Checkpointing(
+        ctx,
+        con,
+        definition,
+        fingerprint(definition, request.settings),
+        scope_text(ctx, filters, request.shard),
+        tuple(sources),
+        {c: id_types[c] for c in definition.id_columns},
+    )
+
+
+def _predicate_matches(request: engine.IncrementRequest) -> Relation | None:
+    """The ids of the target's live rows matching staleness predicates (None: none given)."""
+    if not request.staleness_predicates:
+        return None
+    ids = request.definition.id_columns
+    live = latest(request.target_rows, ids)
+    return narwhals_filter(live, request.staleness_predicates).project(idents(ids))
 
 
 __all__ = [

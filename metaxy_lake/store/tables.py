@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -21,6 +22,7 @@ from metaxy_lake.schema import (
     PROP_FORMAT_VERSION,
     PROP_HASH_ALGORITHM,
     PROP_HASH_LENGTH,
+    PROP_TABLE_ID,
     SYSTEM_SCHEMA,
     check_format_version,
 )
@@ -33,6 +35,7 @@ def table_properties(definition: FeatureDefinition, settings: HashSettings) -> d
         PROP_HASH_ALGORITHM: settings.algorithm,
         PROP_HASH_LENGTH: str(settings.length),
         PROP_FEATURE_KEY: str(definition.key),
+        PROP_TABLE_ID: str(uuid.uuid4()),
     }
 
 

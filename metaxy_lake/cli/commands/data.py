@@ -81,12 +81,20 @@ def live_by_store(store: LakeStore, feature: FeatureDefinition) -> str:
     return ", ".join(f"{name} {served.get(name, 0)}" for name in names)
 
 
+def path_text(inc: Increment) -> str:
+    """How a resolve was computed: the candidates a checkpoint left, or a full scan and why."""
+    if inc.path == "checkpoint":
+        return f"checkpoint, {inc.candidates:,} checked"
+    return f"full scan ({inc.reason})" if inc.reason else "full scan"
+
+
 def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, Any]:
     """One feature's line of ``mxl status``: live rows and the increment's counts.
 
     Through a fallback chain it also says how many live rows each store serves.
     """
-    counts = store.resolve_update(feature.key).counts()
+    inc = store.resolve_update(feature.key)
+    counts = inc.counts()
     row = {
         "feature": str(feature.key),
         "live": live_rows(store, feature),
@@ -94,6 +102,7 @@ def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, An
         "stale": counts["stale"],
         "orphaned": counts["orphaned"],
         "root": feature.is_root,
+        "path": path_text(inc),
     }
     if store.fallback:
         row["live_by_store"] = live_by_store(store, feature)
@@ -166,6 +175,7 @@ def plan(
         samples = _plan_samples(inc, list(definition.id_columns), limit)
     run.out.value("feature", str(definition.key))
     run.out.value("counts", counts)
+    run.out.value("path", path_text(inc))
     run.out.records("samples", samples, title=f"plan for {definition.key} (first {limit} per kind)")
 
 
@@ -279,9 +289,12 @@ def expire(
         str | None,
         typer.Option(help="Keep versions newer than this (7d, 12h...; the store's retention)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Also versions a checkpoint still reads (full scan next).")
+    ] = False,
 ) -> None:
     """Remove versions older than --older-than (store retention)."""
     run = cli(ctx)
     keep = parse_duration(older_than) if older_than is not None else None
-    removed = run.store.expire(run.feature(feature).key, keep)
+    removed = run.store.expire(run.feature(feature).key, keep, force=force)
     run.out.value("removed", removed)

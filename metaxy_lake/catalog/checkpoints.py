@@ -1,0 +1,238 @@
+"""Resolve checkpoints as files: ``_catalog/checkpoints/<table name>/<id>-<scope>.parquet``.
+
+A checkpoint (DESIGN section 5) is one small Parquet file per resolve: its rows are the
+pending ids (the id columns of every sample the increment returned), and its schema
+metadata holds the rest as JSON (fingerprint, scope, the tables read at their versions,
+whether the pending set was too large to keep). The name starts with a time-ordered id and
+ends with a digest of fingerprint and scope, so a reader lists the directory and reads
+the footers of its own scope's files only, newest first.
+
+Files are written under a temporary name and moved into place, so a reader never sees a
+partial one (a PUT is atomic on S3; a rename on a local disk). Whatever cannot be read as a
+checkpoint of this layout is skipped (and logged when it looks corrupt): checkpoints are
+never a correctness dependency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from metaxy_lake.failpoints import CHECKPOINT_BEFORE_MOVE, failpoint
+from metaxy_lake.ids import new_write_id
+from metaxy_lake.storage import StorageConfig, pyarrow_filesystem
+
+CHECKPOINTS_DIR = "_catalog/checkpoints"
+LAYOUT = 1
+"""The checkpoint file layout; a file of another layout is not used."""
+_HEADER = b"metaxy.checkpoint"
+_SUFFIX = ".parquet"
+_TEMPORARY = ".tmp"
+LOOKED_AT = 8
+"""Checkpoints of one scope read, newest first, before giving up on finding one usable."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableState:
+    """One table a resolve read: feature, store, the table's identity and its version.
+
+    ``identity`` and ``version`` are None where the store had no table for the feature.
+    """
+
+    feature: str
+    store: str
+    identity: str | None
+    version: int | None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One resolve's checkpoint.
+
+    Attributes:
+        fingerprint: Digest of the target's resolved definition and hash settings.
+        scope: Rendered filters, staleness predicates, shard and chain.
+        tables: Every table read, at the version read.
+        everything_pending: Too many samples were pending to keep their ids (the next
+            resolve scans in full); else the file's rows are the pending ids.
+        name: The file's name (time-ordered).
+    """
+
+    fingerprint: str
+    scope: str
+    tables: tuple[TableState, ...]
+    everything_pending: bool
+    name: str = ""
+
+
+def scope_digest(fingerprint: str, scope: str) -> str:
+    """The part of a checkpoint's file name that tells its fingerprint and scope."""
+    return hashlib.sha256(f"{fingerprint}\n{scope}".encode()).hexdigest()[:16]
+
+
+def _directory(root: str, table_name: str) -> str:
+    return f"{root.rstrip('/')}/{CHECKPOINTS_DIR}/{table_name}"
+
+
+def _header(checkpoint: Checkpoint) -> bytes:
+    return json.dumps(
+        {
+            "layout": LAYOUT,
+            "fingerprint": checkpoint.fingerprint,
+            "scope": checkpoint.scope,
+            "tables": [t.__dict__ for t in checkpoint.tables],
+            "all": checkpoint.everything_pending,
+        },
+        sort_keys=True,
+    ).encode()
+
+
+def write_checkpoint(
+    root: str, storage: StorageConfig, table_name: str, checkpoint: Checkpoint, pending: pa.Table
+) -> str:
+    """Write a checkpoint file; return its name.
+
+    Args:
+        root: The store's root URI.
+        storage: The store's object-store settings.
+        table_name: The target's table name (the directory).
+        checkpoint: What to record.
+        pending: The pending ids (no rows when everything is pending).
+    """
+    fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
+    digest = scope_digest(checkpoint.fingerprint, checkpoint.scope)
+    name = f"{new_write_id()}-{digest}{_SUFFIX}"
+    rows = pending.replace_schema_metadata({_HEADER: _header(checkpoint)})
+    fs.create_dir(base, recursive=True)
+    temporary = f"{base}/{name}{_TEMPORARY}"
+    pq.write_table(rows, temporary, filesystem=fs, compression="zstd")
+    failpoint(CHECKPOINT_BEFORE_MOVE)
+    fs.move(temporary, f"{base}/{name}")
+    return name
+
+
+def _names(fs: Any, base: str) -> list[str]:
+    from pyarrow import fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    return [i.base_name for i in infos if i.type == pafs.FileType.File]
+
+
+def _sorted(names: Sequence[str]) -> list[str]:
+    """Checkpoint file names, newest first (temporary files left out)."""
+    return sorted((n for n in names if n.endswith(_SUFFIX)), reverse=True)
+
+
+def _parse(name: str, metadata: dict[bytes, bytes] | None) -> Checkpoint | None:
+    raw = (metadata or {}).get(_HEADER)
+    if raw is None:
+        return None
+    header = json.loads(raw)
+    if header.get("layout") != LAYOUT:
+        return None
+    tables = tuple(TableState(**t) for t in header["tables"])
+    return Checkpoint(header["fingerprint"], header["scope"], tables, bool(header["all"]), name)
+
+
+def _read_header(fs: Any, base: str, name: str) -> Checkpoint | None:
+    """The checkpoint a file holds (its footer only); None, logged, when unreadable."""
+    try:
+        with fs.open_input_file(f"{base}/{name}") as handle:
+            return _parse(name, pq.read_schema(handle).metadata)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        log.warning("checkpoint %s/%s is unreadable, ignored: %s", base, name, exc)
+        return None
+
+
+def read_checkpoints(
+    root: str, storage: StorageConfig, table_name: str, fingerprint: str, scope: str
+) -> Iterator[Checkpoint]:
+    """A target's checkpoints of this fingerprint and scope, newest first (ids unread).
+
+    Unreadable files are skipped (logged).
+    """
+    fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
+    suffix = f"-{scope_digest(fingerprint, scope)}{_SUFFIX}"
+    mine = [n for n in _sorted(_names(fs, base)) if n.endswith(suffix)]
+    for name in mine[:LOOKED_AT]:
+        found = _read_header(fs, base, name)
+        if found is not None and found.fingerprint == fingerprint and found.scope == scope:
+            yield found
+
+
+def read_pending(
+    root: str, storage: StorageConfig, table_name: str, checkpoint: Checkpoint
+) -> pa.Table | None:
+    """A checkpoint's pending ids (None when its file cannot be read any more)."""
+    fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
+    try:
+        return pq.read_table(f"{base}/{checkpoint.name}", filesystem=fs).replace_schema_metadata()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        log.warning("checkpoint %s/%s is unreadable, ignored: %s", base, checkpoint.name, exc)
+        return None
+
+
+def remove_checkpoints(
+    root: str, storage: StorageConfig, table_name: str, names: Sequence[str]
+) -> int:
+    """Delete checkpoint files (a file already gone counts as removed); return how many."""
+    fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            fs.delete_file(f"{base}/{name}")
+    return len(names)
+
+
+def _scope_of(name: str) -> str:
+    return name.removesuffix(_SUFFIX).rsplit("-", 1)[-1]
+
+
+def newest_per_scope(root: str, storage: StorageConfig) -> dict[str, list[Checkpoint]]:
+    """Per target table name, the newest readable checkpoint of each scope (ids unread)."""
+    fs, base = pyarrow_filesystem(f"{root.rstrip('/')}/{CHECKPOINTS_DIR}", storage)
+    from pyarrow import fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    out: dict[str, list[Checkpoint]] = {}
+    for table in (i.base_name for i in infos if i.type == pafs.FileType.Directory):
+        seen: set[str] = set()
+        for name in _sorted(_names(fs, f"{base}/{table}")):
+            if _scope_of(name) in seen:
+                continue
+            found = _read_header(fs, f"{base}/{table}", name)
+            if found is not None:
+                seen.add(_scope_of(name))
+                out.setdefault(table, []).append(found)
+    return out
+
+
+def superseded(root: str, storage: StorageConfig, table_name: str) -> list[str]:
+    """A target's checkpoint files that no resolve starts from any more.
+
+    Per scope, every file older than the newest one that kept its pending ids (a resolve
+    starts from that one, or a newer one), and the temporary files of resolvers that died
+    while writing one.
+    """
+    fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
+    names = _names(fs, base)
+    out = [n for n in names if n.endswith(_TEMPORARY)]
+    usable: set[str] = set()
+    for name in _sorted(names):
+        scope = _scope_of(name)
+        if scope in usable:
+            out.append(name)
+            continue
+        found = _read_header(fs, base, name)
+        if found is not None and not found.everything_pending:
+            usable.add(scope)
+    return out
