@@ -138,6 +138,8 @@ def test_push_diff_status_plan_round_trip(project: Path) -> None:
     assert plan["counts"] == expected["example/crop"]
     assert [s["status"] for s in plan["samples"]] == ["new"] * 4
     assert [s["sample_uid"] for s in plan["samples"]] == ["v0", "v1", "v2", "v3"]
+    # status left a checkpoint: its 6 pending samples are the whole table, too large a share
+    assert plan["path"] == "full scan (too many candidates, about 6)"
 
     mxl(project, "status", "--assert-in-sync", code=1, env=BUMPED)
     python(project, "compute.py", env=BUMPED)
@@ -168,6 +170,9 @@ def test_reads_history_describe_and_delete(project: Path) -> None:
     assert done["deleted"] == 1
     status = {r["feature"]: r for r in mxl_json(project, "status")["features"]}
     assert status["example/crop"]["live"] == 5 and status["example/crop"]["new"] == 1
+    # how each resolve went: a small table's change is too large a share for candidates
+    assert status["example/crop"]["path"].startswith("full scan (too many candidates, about ")
+    assert status["example/video"]["path"] == "full scan (a root)"
 
 
 def test_global_options_before_or_after_the_command(project: Path, tmp_path: Path) -> None:

@@ -82,3 +82,17 @@ def test_video_clips_expands_aggregates_and_then_has_nothing_to_do(tmp_path: Pat
     readme = (EXAMPLES / "video_clips" / "README.md").read_text()
     shown = readme.split("It prints:\n\n```text\n", 1)[1].split("```", 1)[0]
     assert out == shown
+
+
+def test_hourly_runs_resolve_from_checkpoints(tmp_path: Path) -> None:
+    out = _run("hourly_runs/run.py", str(tmp_path), "--samples", "2000")
+    lines = [re.sub(r" \(\d+\.\d\d s\)$", "", line) for line in out.splitlines()]
+    assert lines == [
+        "hour 0: full scan (no usable checkpoint); new 2,000, stale 0",
+        "hour 1: full scan (too many candidates, about 4,030); new 10, stale 20",
+        "hour 2: checkpoint, 60 candidates checked; new 10, stale 21",
+        "hour 3: checkpoint, 62 candidates checked; new 10, stale 21",
+        "hour 4, after a compaction: full scan (no usable checkpoint); new 0, stale 21",
+        "hour 5: checkpoint, 42 candidates checked; new 0, stale 21",
+        "hour 6, nothing changed: checkpoint, 21 candidates checked; new 0, stale 0",
+    ]

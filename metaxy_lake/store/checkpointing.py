@@ -223,7 +223,7 @@ class Checkpointing:
         estimate = pending.num_rows + sum(a.rows for a in added)
         largest = max((a.total for a in added), default=0)
         if estimate > CANDIDATE_FRACTION * largest:
-            return Start(None, None, FULL, f"too many candidates (about {estimate:,})")
+            return Start(None, None, FULL, f"too many candidates, about {estimate:,}")
         ids = list(self.definition.id_columns)
         parts = [self._typed(self.con.from_arrow(pending), {c: c for c in ids})]
         for source, change in zip(self.sources, added, strict=True):
