@@ -3,19 +3,22 @@ the chain's overlay (each sample's rows copied from the first store holding any 
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import narwhals as nw
 import polars as pl
 from helpers import root_rows
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import metaxy_lake as mxl
 from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.formats import known_formats
+from metaxy_lake.store import checkpointing
 from metaxy_lake.store.tables import table_properties
 
 POOL = [f"s{i}" for i in range(6)]
@@ -135,7 +138,12 @@ def test_increment_through_a_chain_equals_one_over_the_copied_overlay(
         if bumped:  # a code change: the leaf's field x moves to a new version
             _, root, leaf = _graph(code_version="2")
         samples = root_rows({s: {"a": "a1", "b": f"b-{s}"} for s in POOL[:4]})
-        assert _summary(chain.resolve_update(leaf)) == _summary(single.resolve_update(leaf))
+        # from the primary's checkpoint where one is usable (any share of candidates)
+        with mock.patch.object(checkpointing, "CANDIDATE_FRACTION", math.inf):
+            through = chain.resolve_update(leaf)
+        event(f"the chain resolved on the {through.path} path")
+        assert _summary(through) == _summary(single.resolve_update(leaf))
+        assert _summary(through) == _summary(chain.resolve_update(leaf, checkpoint=False))
         assert _summary(chain.resolve_update(root, samples=samples)) == _summary(
             single.resolve_update(root, samples=samples)
         )

@@ -16,6 +16,7 @@ never a correctness dependency.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metaxy_lake.failpoints import CHECKPOINT_BEFORE_MOVE, failpoint
-from metaxy_lake.ids import new_write_id
+from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.storage import StorageConfig, pyarrow_filesystem
 
 CHECKPOINTS_DIR = "_catalog/checkpoints"
@@ -44,15 +45,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TableState:
-    """One table a resolve read: feature, store, the table's identity and its version.
+    """One table a resolve read: feature, store, the table's identity, its version.
 
-    ``identity`` and ``version`` are None where the store had no table for the feature.
+    ``identity``, ``version`` and ``files`` are None where the store had no table for the
+    feature.
     """
 
     feature: str
     store: str
     identity: str | None
     version: int | None
+    files: str | None = None
+    """A digest of the data files the version read (``LakeTable.files_digest``)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Checkpoint:
         everything_pending: Too many samples were pending to keep their ids (the next
             resolve scans in full); else the file's rows are the pending ids.
         name: The file's name (time-ordered).
+        recorded_at: When it was written.
     """
 
     fingerprint: str
@@ -73,6 +78,7 @@ class Checkpoint:
     tables: tuple[TableState, ...]
     everything_pending: bool
     name: str = ""
+    recorded_at: dt.datetime | None = None
 
 
 def scope_digest(fingerprint: str, scope: str) -> str:
@@ -92,6 +98,7 @@ def _header(checkpoint: Checkpoint) -> bytes:
             "scope": checkpoint.scope,
             "tables": [t.__dict__ for t in checkpoint.tables],
             "all": checkpoint.everything_pending,
+            "recorded_at": now_utc().isoformat(),
         },
         sort_keys=True,
     ).encode()
@@ -133,15 +140,50 @@ def _sorted(names: Sequence[str]) -> list[str]:
     return sorted((n for n in names if n.endswith(_SUFFIX)), reverse=True)
 
 
+_STATE_TYPES = {
+    "feature": (str,),
+    "store": (str,),
+    "identity": (str, type(None)),
+    "version": (int, type(None)),
+    "files": (str, type(None)),
+}
+
+
 def _parse(name: str, metadata: dict[bytes, bytes] | None) -> Checkpoint | None:
+    """The checkpoint a file's header describes; None when it is not one of this layout.
+
+    Raises:
+        ValueError: The header is of this layout but malformed.
+    """
     raw = (metadata or {}).get(_HEADER)
     if raw is None:
         return None
     header = json.loads(raw)
-    if header.get("layout") != LAYOUT:
+    if not isinstance(header, dict) or header.get("layout") != LAYOUT:
         return None
-    tables = tuple(TableState(**t) for t in header["tables"])
-    return Checkpoint(header["fingerprint"], header["scope"], tables, bool(header["all"]), name)
+    tables = header.get("tables")
+    if not (
+        isinstance(header.get("fingerprint"), str)
+        and isinstance(header.get("scope"), str)
+        and isinstance(header.get("all"), bool)
+        and isinstance(tables, list)
+        and all(
+            isinstance(t, dict)
+            and t.keys() == _STATE_TYPES.keys()
+            and all(isinstance(t[k], kinds) for k, kinds in _STATE_TYPES.items())
+            for t in tables
+        )
+    ):
+        raise ValueError("malformed checkpoint header")
+    recorded = header.get("recorded_at")
+    return Checkpoint(
+        header["fingerprint"],
+        header["scope"],
+        tuple(TableState(**t) for t in tables),
+        header["all"],
+        name,
+        dt.datetime.fromisoformat(recorded) if isinstance(recorded, str) else None,
+    )
 
 
 def _read_header(fs: Any, base: str, name: str) -> Checkpoint | None:
@@ -216,12 +258,15 @@ def newest_per_scope(root: str, storage: StorageConfig) -> dict[str, list[Checkp
     return out
 
 
-def superseded(root: str, storage: StorageConfig, table_name: str) -> list[str]:
+def superseded(
+    root: str, storage: StorageConfig, table_name: str, before: dt.datetime
+) -> list[str]:
     """A target's checkpoint files that no resolve starts from any more.
 
     Per scope, every file older than the newest one that kept its pending ids (a resolve
-    starts from that one, or a newer one), and the temporary files of resolvers that died
-    while writing one.
+    starts from that one, or a newer one); every file recorded before ``before`` (the
+    history kept: a scope not resolved since is abandoned, and the versions its files
+    read are going); the temporary files of resolvers that died while writing one.
     """
     fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
     names = _names(fs, base)
@@ -233,6 +278,8 @@ def superseded(root: str, storage: StorageConfig, table_name: str) -> list[str]:
             out.append(name)
             continue
         found = _read_header(fs, base, name)
-        if found is not None and not found.everything_pending:
+        if found is None or found.recorded_at is None or found.recorded_at < before:
+            out.append(name)
+        elif not found.everything_pending:
             usable.add(scope)
     return out

@@ -119,8 +119,9 @@ def only_samples(rel: Relation, samples: Relation, columns: Mapping[str, str]) -
 def filter_sql(con: duckdb.DuckDBPyConnection, rel: Relation, exprs: Sequence[Any]) -> str:
     """Narwhals expressions (ANDed) as DuckDB renders them over ``rel``'s columns.
 
-    The text names no table and no Python object, so it is the same in every process for
-    the same expressions (``col == 1`` and ``col == "1"`` differ); empty without any.
+    Rendered as ``narwhals_flag`` applies them; the text names no table and no Python
+    object, so it is the same in every process for the same expressions (``col == 1`` and
+    ``col == "1"`` differ); empty without any.
 
     Raises:
         InvalidFilterError: An expression names an unknown column or cannot apply.
@@ -130,7 +131,7 @@ def filter_sql(con: duckdb.DuckDBPyConnection, rel: Relation, exprs: Sequence[An
     name = f"_mxl_shape_{uuid.uuid4().hex}"
     rel.limit(0).create(name)
     try:
-        text = narwhals_filter(con.table(name), exprs).sql_query()
+        text = narwhals_flag(con.table(name), exprs, "_mxl_flag", every=True).sql_query()
     finally:
         con.execute(f"DROP TABLE {ident(name)}")
     return text.replace(ident(name), "_").replace(name, "_")

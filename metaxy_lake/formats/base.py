@@ -15,6 +15,7 @@ Errors keep two meanings apart: ``CommitConflictError`` (nothing happened) and
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import time
 from abc import ABC, abstractmethod
@@ -117,6 +118,10 @@ class CommitRecord:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+def _digest(files: Mapping[str, int]) -> str:
+    return hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()
+
+
 def arrow_schema(schema: pa.Schema) -> pa.Schema:
     """A format's schema in canonical spelling (``string``, not ``large_string``...)."""
     return pa.schema([pa.field(f.name, normalize(f.type)) for f in schema])
@@ -194,18 +199,23 @@ class LakeTable(ABC):
         """
         return self.properties.get(PROP_TABLE_ID)
 
-    def added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
+    def added_since(
+        self, version: int | None, columns: Sequence[str], files: str | None = None
+    ) -> Added | None:
         """The rows committed after ``version`` up to the version open, when only appends.
 
         Every commit in between must be a metaxy append (a write or a soft delete, by its
         commit metadata): a compaction, a hard delete (Lance keeps the data files and adds
         deletion files), a schema change or another tool's commit gives None, as does a
-        ``version`` no longer in the history. ``version`` None: the table held no commit
-        then, so every row is added.
+        ``version`` no longer in the history, or one whose files are not ``files`` (the
+        ``files_digest`` taken then: the version number now names other commits, as in a
+        table restored from a copy). ``version`` None: the table held no commit then, so
+        every row is added.
 
         Args:
             version: A version of this table, at or before the one open.
             columns: The columns the caller reads of the added rows (at least).
+            files: ``files_digest`` of ``version``, as recorded then.
         """
         if version is not None and version != self.version:
             between = self._commits_between(version)
@@ -213,7 +223,21 @@ class LakeTable(ABC):
                 c.metadata.get(COMMIT_OPERATION) not in APPEND_OPERATIONS for c in between
             ):
                 return None
-        return self._added_since(version, columns)
+        now = self._files(self.version)
+        before = {} if version is None else now if version == self.version else self._files(version)
+        if now is None or before is None:
+            return None
+        if version is not None and files is not None and _digest(before) != files:
+            return None
+        added = {f: n for f, n in now.items() if f not in before}
+        return Added(
+            sum(added.values()), sum(now.values()), lambda: self._scan_files(list(added), columns)
+        )
+
+    def files_digest(self) -> str | None:
+        """A digest of the data files this version reads (None: they cannot be listed)."""
+        files = self._files(self.version)
+        return None if files is None else _digest(files)
 
     def _commits_between(self, version: int) -> list[CommitRecord] | None:
         """The commits after ``version`` up to the open one (None: not all in history)."""
@@ -225,11 +249,17 @@ class LakeTable(ABC):
         return records[newest:oldest] if newest < oldest else None
 
     @abstractmethod
-    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
-        """The rows of the data files this version has and ``version`` had not.
+    def _files(self, version: int | None) -> dict[str, int] | None:
+        """The data files a version reads, each with its rows (None: cannot be told).
 
-        ``version`` may be the open one (nothing added), or None (everything added).
+        ``version`` is this table's open version or an older one (None: no commit yet).
+        A file is named so that a file rewritten in place (Lance's deletion files) gets
+        another name.
         """
+
+    @abstractmethod
+    def _scan_files(self, files: Sequence[str], columns: Sequence[str]) -> ScanSource:
+        """What DuckDB should scan to read ``files`` (named as ``_files`` names them)."""
 
     def append(self, data: pa.Table, metadata: Mapping[str, str]) -> int:
         """Append rows in one commit carrying ``metadata``; return the new version.

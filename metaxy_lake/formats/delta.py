@@ -19,7 +19,6 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
-    Added,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -79,6 +78,24 @@ def _version_at(table: DeltaTable, as_of: AsOf) -> int:
     return max(versions)
 
 
+def _history(table: DeltaTable, limit: int | None) -> list[CommitRecord]:
+    """A Delta table's commits newest first, with the custom metadata of each."""
+    records = []
+    for entry in table.history(limit):
+        metrics = entry.get("operationMetrics") or {}
+        rows = metrics.get("num_added_rows", metrics.get("num_target_rows_deleted"))
+        records.append(
+            CommitRecord(
+                version=int(entry["version"]),
+                timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC),
+                operation=str(entry.get("operation", "")),
+                rows=None if rows is None else int(rows),
+                metadata={k: str(v) for k, v in entry.items() if k.startswith(COMMIT_PREFIX)},
+            )
+        )
+    return records
+
+
 class DeltaLakeTable(LakeTable):
     """A Delta table opened at one version."""
 
@@ -125,27 +142,23 @@ class DeltaLakeTable(LakeTable):
             return DatasetScan(self._table.to_pyarrow_dataset(), self.schema)
         return ParquetScan(tuple(self._table.file_uris()), self.schema)
 
-    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
-        """The files this version lists and ``version`` did not (only appends between)."""
+    def _files(self, version: int | None) -> dict[str, int] | None:
+        """Each data file's URI and rows (None where a file lacks its row count)."""
+        if version is None:
+            return {}
         if not self._plain_files():
             return None
-        actions = pa.table(self._table.get_add_actions(flatten=True))
-        uris = self._table.file_uris()
-        if len(uris) != actions.num_rows:  # both list the same snapshot, in one order
-            return None
-        before: set[str] = set()
-        if version == self.version:
-            before = set(uris)
-        elif version is not None:
-            then = DeltaTable(self.ref.uri, version=version, storage_options=self._options)
-            before = set(then.file_uris())
-        rows = actions.column("num_records").to_pylist()
-        added = [(u, n) for u, n in zip(uris, rows, strict=True) if u not in before]
-        if any(n is None for _, n in added):
-            return None
-        files = tuple(u for u, _ in added)
-        total = sum(n or 0 for n in rows)
-        return Added(sum(n for _, n in added), total, lambda: ParquetScan(files, self.schema))
+        table = self._table
+        if version != self.version:
+            table = DeltaTable(self.ref.uri, version=version, storage_options=self._options)
+        uris = table.file_uris()
+        rows = pa.table(table.get_add_actions(flatten=True)).column("num_records").to_pylist()
+        if len(uris) != len(rows) or any(n is None for n in rows):
+            return None  # both list the same snapshot, in one order
+        return dict(zip(uris, rows, strict=True))
+
+    def _scan_files(self, files: Sequence[str], columns: Sequence[str]) -> ScanSource:
+        return ParquetScan(tuple(files), self.schema)
 
     def file_count(self) -> int:
         """Data files of this version."""
@@ -243,31 +256,19 @@ class DeltaLakeTable(LakeTable):
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
         """Commits newest first, with the custom metadata of each."""
-        records = []
-        for entry in self._table.history(limit):
-            metrics = entry.get("operationMetrics") or {}
-            rows = metrics.get("num_added_rows", metrics.get("num_target_rows_deleted"))
-            records.append(
-                CommitRecord(
-                    version=int(entry["version"]),
-                    timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC),
-                    operation=str(entry.get("operation", "")),
-                    rows=None if rows is None else int(rows),
-                    metadata={k: str(v) for k, v in entry.items() if k.startswith(COMMIT_PREFIX)},
-                )
-            )
-        return records
+        return _history(self._table, limit)
 
     def _commits_between(self, version: int) -> list[CommitRecord] | None:
         """Delta numbers versions one by one: read only the newest commits' entries.
 
-        delta-rs's ``history(limit)`` counts from the version loaded and, loaded at an
-        older version, returns one entry more (even version -1): the range is checked.
+        Read from the latest log: delta-rs's ``history(limit)`` on a table loaded at an
+        older version returns the latest commits under the loaded version's numbers.
         """
         if version > self.version:
             return None
+        latest = DeltaTable(self.ref.uri, storage_options=self._options)
+        found = {r.version: r for r in _history(latest, latest.version() - version + 1)}
         wanted = range(self.version, version, -1)
-        found = {r.version: r for r in self.history(len(wanted) + 1)}
         if any(v not in found for v in wanted) or version not in found:
             return None
         return [found[v] for v in wanted]

@@ -27,7 +27,6 @@ from pyiceberg.table import Table
 
 from metaxy_lake.errors import CommitStateUnknownError, StoreConfigError, TimeTravelError
 from metaxy_lake.formats.base import (
-    Added,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -96,6 +95,7 @@ class IcebergTable(LakeTable):
         self._table = table
         self._snapshot_id = snapshot_id
         self._pinned = pinned  # opened as of a snapshot: read that snapshot's schema
+        self._planned: dict[int, list[Any]] = {}
 
     @property
     def version(self) -> int | None:
@@ -129,38 +129,55 @@ class IcebergTable(LakeTable):
         return str(self._table.metadata.table_uuid)
 
     def _tasks(self, snapshot_id: int | None) -> list[Any]:
+        """A snapshot's planned file scan tasks (a snapshot's files never change: kept)."""
         if snapshot_id is None:
             return []
-        return list(self._table.scan(snapshot_id=snapshot_id).plan_files())
+        if snapshot_id not in self._planned:
+            self._planned[snapshot_id] = list(
+                self._table.scan(snapshot_id=snapshot_id).plan_files()
+            )
+        return self._planned[snapshot_id]
 
-    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
-        """The data files this snapshot plans and ``version`` did not (no delete files)."""
-        tasks = self._tasks(self._snapshot_id)
+    def _files(self, version: int | None) -> dict[str, int] | None:
+        """Each planned data file's path and rows (None where delete files apply)."""
+        tasks = self._tasks(version)
         if any(task.delete_files for task in tasks):
             return None
-        then = tasks if version == self._snapshot_id else self._tasks(version)
-        before = {t.file.file_path for t in then}
-        added = [t.file for t in tasks if t.file.file_path not in before]
-        files = tuple(_path(f.file_path) for f in added)
-        rows = sum(int(f.record_count) for f in added)
-        total = sum(int(t.file.record_count) for t in tasks)
-        return Added(rows, total, lambda: ParquetScan(files, self.schema))
+        return {_path(t.file.file_path): int(t.file.record_count) for t in tasks}
+
+    def _scan_files(self, files: Sequence[str], columns: Sequence[str]) -> ScanSource:
+        return ParquetScan(tuple(files), self.schema)
+
+    def _commits_between(self, version: int) -> list[CommitRecord] | None:
+        """The snapshots from the open one back through its parents to ``version``.
+
+        Parents, not commit times, order them: writers' clocks differ.
+        """
+        records = {r.version: r for r in self.history()}
+        out = []
+        current = self._snapshot_id
+        while current is not None and current != version:
+            snapshot = self._table.snapshot_by_id(current)
+            if snapshot is None or current not in records:
+                return None
+            out.append(records[current])
+            current = snapshot.parent_snapshot_id
+        return out if current == version else None
 
     def scan(self) -> ScanSource:
         """Planned data files, or an Arrow table where delete files must be applied."""
         if self._snapshot_id is None:
             return ParquetScan((), self.schema)
-        scan = self._table.scan(snapshot_id=self._snapshot_id)
-        tasks = list(scan.plan_files())
+        tasks = self._tasks(self._snapshot_id)
         if any(task.delete_files for task in tasks):
-            return DatasetScan(scan.to_arrow(), self.schema)
+            return DatasetScan(
+                self._table.scan(snapshot_id=self._snapshot_id).to_arrow(), self.schema
+            )
         return ParquetScan(tuple(_path(t.file.file_path) for t in tasks), self.schema)
 
     def file_count(self) -> int:
         """Data files of this snapshot."""
-        if self._snapshot_id is None:
-            return 0
-        return len(list(self._table.scan(snapshot_id=self._snapshot_id).plan_files()))
+        return len(self._tasks(self._snapshot_id))
 
     def _commit(self, action: Any, what: str) -> int | None:
         def attempt() -> None:

@@ -17,7 +17,6 @@ from lance.fragment import write_fragments
 
 from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
-    Added,
     AsOf,
     Capabilities,
     CommitRecord,
@@ -79,29 +78,26 @@ class LanceTable(LakeTable):
         """Data files of this version, over all fragments."""
         return sum(len(f.data_files()) for f in self._dataset.get_fragments())
 
-    def _added_since(self, version: int | None, columns: Sequence[str]) -> Added | None:
-        """The fragments made after ``version`` (fragment ids only grow).
-
-        With only appends in between, the fragments ``version`` had are unchanged (a
-        hard delete would have added deletion files to them: it is no append).
-        """
-        fragments = self._dataset.get_fragments()
-        then = fragments
+    def _files(self, version: int | None) -> dict[str, int] | None:
+        """Each fragment, named by its id, data files and deletion file, with its rows."""
         if version is None:
-            then = []
-        elif version != self.version:
-            old = lance.dataset(self.ref.uri, version=version, storage_options=self._options)
-            then = old.get_fragments()
-        known = max((f.fragment_id for f in then), default=-1)
-        added = [f for f in fragments if f.fragment_id > known]
-        rows = sum(f.count_rows() for f in added)
-        total = int(self._dataset.count_rows())
+            return {}
+        dataset = self._dataset
+        if version != self.version:
+            dataset = lance.dataset(self.ref.uri, version=version, storage_options=self._options)
+        out = {}
+        for fragment in dataset.get_fragments():
+            meta = fragment.metadata
+            files = ",".join(f.path for f in meta.files)
+            deletions = meta.deletion_file.path(fragment.fragment_id) if meta.deletion_file else ""
+            out[f"{fragment.fragment_id}|{files}|{deletions}"] = int(fragment.count_rows())
+        return out
 
-        def scan() -> ScanSource:
-            table = self._dataset.scanner(fragments=added, columns=list(columns)).to_table()
-            return DatasetScan(table, self.schema)
-
-        return Added(rows, total, scan)
+    def _scan_files(self, files: Sequence[str], columns: Sequence[str]) -> ScanSource:
+        ids = {int(name.split("|", 1)[0]) for name in files}
+        fragments = [f for f in self._dataset.get_fragments() if f.fragment_id in ids]
+        table = self._dataset.scanner(fragments=fragments, columns=list(columns)).to_table()
+        return DatasetScan(table, self.schema)
 
     def _commits_between(self, version: int) -> list[CommitRecord] | None:
         """Lance numbers versions one by one: read only the transactions in between."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ that many pending rarely precedes one that a checkpoint helps, and the next reso
 starts from an older checkpoint of the scope, whose pending set is smaller.
 """
 _CANDIDATES_TABLE = "_mxl_candidates"
+_WINDOW = re.compile(r"\bover\s*\(", re.IGNORECASE)
 _NOTHING = Added(0, 0, lambda: ParquetScan((), pa.schema([])))
 
 FULL = "full"
@@ -78,11 +80,14 @@ class Source:
     def state(self) -> TableState:
         """The table as a checkpoint records it."""
         table = self.part.table
+        if table is None:
+            return TableState(str(self.feature), self.part.store.root, None, None, None)
         return TableState(
             str(self.feature),
             self.part.store.root,
-            None if table is None else table.identity,
-            None if table is None else table.version,
+            table.identity,
+            table.version,
+            table.files_digest(),
         )
 
 
@@ -136,10 +141,45 @@ def fingerprint(definition: FeatureDefinition, settings: HashSettings) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def scope_text(ctx: StoreContext, filters: Mapping[str, str], shard: tuple[int, int] | None) -> str:
-    """The scope as text: each feature's rendered filters, the shard, the chain and pins."""
-    chain = [[store.root, None if pin is None else pin.isoformat()] for store, pin in links(ctx)]
-    return json.dumps({"filters": dict(filters), "shard": shard, "chain": chain}, sort_keys=True)
+@dataclass(frozen=True)
+class Scope:
+    """What a resolve covers, as DuckDB renders its expressions (``filter_sql``).
+
+    Attributes:
+        features: Feature key → its filters (the target's, each dep's).
+        global_filters: The global filters.
+        staleness: The staleness predicates.
+        shard: ``(index, count)`` or None.
+    """
+
+    features: Mapping[str, str]
+    global_filters: str
+    staleness: str
+    shard: tuple[int, int] | None
+
+    @property
+    def row_by_row(self) -> bool:
+        """Whether every expression looks at one row at a time (no window, no aggregate).
+
+        Over candidates only, a window or an aggregate would see other rows than over
+        the whole table; narwhals renders both with ``OVER (...)``.
+        """
+        texts = [*self.features.values(), self.global_filters, self.staleness]
+        return not any(_WINDOW.search(text) for text in texts)
+
+    def text(self, ctx: StoreContext) -> str:
+        """The scope as text, with the chain's store roots and pins in order."""
+        chain = [[s.root, None if pin is None else pin.isoformat()] for s, pin in links(ctx)]
+        return json.dumps(
+            {
+                "features": dict(self.features),
+                "global": self.global_filters,
+                "staleness": self.staleness,
+                "shard": self.shard,
+                "chain": chain,
+            },
+            sort_keys=True,
+        )
 
 
 def usable_reason(ctx: StoreContext, definition: FeatureDefinition) -> str:
@@ -198,7 +238,7 @@ class Checkpointing:
             return _NOTHING if old.version is None and old.identity is None else None
         if old.version is not None and (old.identity is None or old.identity != now.identity):
             return None  # another table now (dropped and created again), or one without an id
-        return table.added_since(old.version, list(source.ids))
+        return table.added_since(old.version, list(source.ids), old.files)
 
     def start(self, predicate_matches: Relation | None) -> Start:
         """The candidates of the newest usable checkpoint, or the full scan and why.
@@ -208,10 +248,13 @@ class Checkpointing:
                 staleness predicates (None without predicates).
         """
         try:
-            found = self._find()
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            log.warning("%s: checkpoints unreadable, resolving in full: %s", self.ctx.label, exc)
+            return self._start(predicate_matches)
+        except Exception as exc:  # never a correctness dependency: scan in full instead
+            log.warning("%s: checkpoints unusable, resolving in full: %s", self.ctx.label, exc)
             return Start(None, None, FULL, "checkpoints unreadable")
+
+    def _start(self, predicate_matches: Relation | None) -> Start:
+        found = self._find()
         if found is None:
             return Start(None, None, FULL, "no usable checkpoint")
         checkpoint, added = found
@@ -243,12 +286,15 @@ class Checkpointing:
         return Start(candidates, int(count), CHECKPOINT)
 
     def _typed(self, rows: Relation, ids: Mapping[str, str]) -> Relation:
-        """The id columns of ``rows`` under the target's names and types."""
+        """The id columns of ``rows`` under the target's names and types, in its order.
+
+        The parts of the candidates are unioned by position.
+        """
+        mine = {theirs: column for column, theirs in ids.items()}
         return rows.project(
             ", ".join(
-                f"CAST({ident(mine)} AS {_sql_type(self.con, self.id_types[theirs])}) "
-                f"AS {ident(theirs)}"
-                for mine, theirs in ids.items()
+                f"CAST({ident(mine[c])} AS {_sql_type(self.con, self.id_types[c])}) AS {ident(c)}"
+                for c in self.definition.id_columns
             )
         )
 
@@ -271,7 +317,7 @@ class Checkpointing:
             write_checkpoint(
                 self.ctx.root, self.ctx.storage, self.definition.key.table_name, checkpoint, pending
             )
-        except (OSError, pa.ArrowException) as exc:
+        except Exception as exc:  # the increment stands; the next resolve scans in full
             log.warning("%s: could not record a checkpoint: %s", self.ctx.label, exc)
 
 

@@ -56,18 +56,23 @@ def expire(
         _check_protected(ctx, table, definition.key, cutoff)
     removed = table.expire(cutoff)
     name = definition.key.table_name
-    remove_checkpoints(ctx.root, ctx.storage, name, superseded(ctx.root, ctx.storage, name))
+    remove_checkpoints(ctx.root, ctx.storage, name, superseded(ctx.root, ctx.storage, name, cutoff))
     return removed
 
 
 def _check_protected(
     ctx: StoreContext, table: LakeTable, key: FeatureKey, cutoff: dt.datetime
 ) -> None:
-    """Refuse to expire a version the newest checkpoint of a target reads."""
+    """Refuse to expire a version the newest checkpoint of a target reads.
+
+    Only checkpoints recorded within the history kept count: a scope not resolved since
+    (an ad-hoc filter, an old shard count) is abandoned, and its files are removed.
+    """
     read = {
         (target, state.version)
         for target, found in newest_per_scope(ctx.root, ctx.storage).items()
         for checkpoint in found
+        if checkpoint.recorded_at is not None and checkpoint.recorded_at >= cutoff
         for state in checkpoint.tables
         if state.feature == str(key) and state.store == ctx.root and state.version is not None
     }

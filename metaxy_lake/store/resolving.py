@@ -18,20 +18,20 @@ from metaxy_lake.engine.relations import (
     arrow_types,
     filter_sql,
     latest,
-    narwhals_filter,
+    narwhals_flag,
 )
 from metaxy_lake.engine.sql import idents
-from metaxy_lake.errors import InvalidShardError, UnknownFeatureError
+from metaxy_lake.errors import InvalidFilterError, InvalidShardError, UnknownFeatureError
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
 from metaxy_lake.increment import Increment
 from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.checkpointing import (
     FULL,
     Checkpointing,
+    Scope,
     Source,
     Start,
     fingerprint,
-    scope_text,
     usable_reason,
 )
 from metaxy_lake.store.context import StoreContext
@@ -175,14 +175,14 @@ def resolve_update(
     reason = "checkpoint=False" if not checkpoint else usable_reason(ctx, definition)
     if samples is not None and not reason:
         reason = "samples given"
-    tracking = None if reason else _checkpointing(ctx, con, request, target, deps, id_types)
+    tracking = reason or _checkpointing(ctx, con, request, target, deps, id_types)
     start = (
-        Start(None, None, FULL, reason)
-        if tracking is None
+        Start(None, None, FULL, tracking)
+        if isinstance(tracking, str)
         else tracking.start(_predicate_matches(request))
     )
     found = engine.resolve(con, replace(request, candidates=start.candidates))
-    if tracking is not None:
+    if not isinstance(tracking, str):
         tracking.record(found)
     return Increment(
         definition.key,
@@ -203,40 +203,48 @@ def _checkpointing(
     target: list[ChainTable],
     deps: Sequence[tuple[ResolvedDep, FeatureDefinition, list[ChainTable]]],
     id_types: Mapping[str, pa.DataType],
-) -> Checkpointing:
-    """The bookkeeping of a resolve that may start from a checkpoint (identity deps)."""
+) -> Checkpointing | str:
+    """The bookkeeping of a resolve that may start from a checkpoint, or why it may not."""
     definition = request.definition
     ids = {c: c for c in definition.id_columns}
     sources = [Source(definition.key, part, ids) for part in target]
     for dep, _, tables in deps:
         sources += [Source(dep.key, part, dep.id_columns) for part in tables]
     rows = request.target_rows
-    filters = {
-        str(definition.key): filter_sql(con, rows, request.target_filters),
-        "global": filter_sql(con, rows, request.global_filters),
-        "staleness": filter_sql(con, rows, request.staleness_predicates),
-    }
-    for source in request.upstream:
-        renamed = engine.renamed_rows(source.rows, source.dep)
-        filters[str(source.dep.key)] = filter_sql(con, renamed, source.filters)
+    try:
+        features = {str(definition.key): filter_sql(con, rows, request.target_filters)}
+        for source in request.upstream:
+            renamed = engine.renamed_rows(source.rows, source.dep)
+            features[str(source.dep.key)] = filter_sql(con, renamed, source.filters)
+        scope = Scope(
+            features,
+            filter_sql(con, rows, request.global_filters),
+            filter_sql(con, rows, request.staleness_predicates),
+            request.shard,
+        )
+    except InvalidFilterError:  # the resolve itself says what is wrong with them
+        return "filters that cannot be rendered"
+    if not scope.row_by_row:
+        return "a filter or predicate that is not row by row (a window or an aggregate)"
     return Checkpointing(
         ctx,
         con,
         definition,
         fingerprint(definition, request.settings),
-        scope_text(ctx, filters, request.shard),
+        scope.text(ctx),
         tuple(sources),
         {c: id_types[c] for c in definition.id_columns},
     )
 
 
 def _predicate_matches(request: engine.IncrementRequest) -> Relation | None:
-    """The ids of the target's live rows matching staleness predicates (None: none given)."""
+    """The ids of the target's live rows matching a staleness predicate (None: none given)."""
     if not request.staleness_predicates:
         return None
     ids = request.definition.id_columns
     live = latest(request.target_rows, ids)
-    return narwhals_filter(live, request.staleness_predicates).project(idents(ids))
+    flagged = narwhals_flag(live, request.staleness_predicates, "_mxl_match", every=False)
+    return flagged.filter("_mxl_match").project(idents(ids))
 
 
 __all__ = [
