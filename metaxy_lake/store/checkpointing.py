@@ -1,13 +1,14 @@
 """Resolves whose cost follows the change: checkpoints and candidates (DESIGN section 5).
 
-A resolve that may use checkpoints (``Checkpointing.begin``) describes itself: the
-fingerprint of the target's resolved definition, its scope as text, and every table it
-reads (per feature and per store of the chain) at the version read. ``start`` looks for
-the newest checkpoint of that fingerprint and scope whose tables are the same tables,
-read now at or after its versions with only metaxy appends in between, and turns it into
-candidates: its pending ids, the ids in every file added since, and the samples matching
-staleness predicates. Every other sample was up to date at the checkpoint and neither its
-inputs nor its rows changed since. ``record`` writes this resolve's checkpoint.
+A resolve that may use checkpoints (a ``Checkpointing``, built by ``store/resolving.py``)
+describes itself: the fingerprint of the target's resolved definition, its scope as text,
+and every table it reads (per feature and per store of the chain) at the version read.
+``start`` looks for the newest checkpoint of that fingerprint and scope whose tables are
+the same tables, read now at or after its versions with only metaxy appends in between,
+and turns it into candidates: its pending ids, the ids in every file added since, and the
+samples matching staleness predicates. Every other sample was up to date at the
+checkpoint and neither its inputs nor its rows changed since. ``record`` writes this
+resolve's checkpoint.
 
 Nothing here is a correctness dependency: no usable checkpoint, a change too large for
 candidates to pay (``CANDIDATE_FRACTION``), or any failure reading or writing one, and the
@@ -16,6 +17,7 @@ resolve scans in full.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -205,9 +207,14 @@ class Checkpointing:
     sources: tuple[Source, ...]
     id_types: Mapping[str, pa.DataType]
 
+    @functools.cached_property
+    def states(self) -> tuple[TableState, ...]:
+        """The tables read, as a checkpoint records them (each listed once per resolve)."""
+        return tuple(s.state for s in self.sources)
+
     def _find(self) -> tuple[Checkpoint, list[Added]] | None:
         """The newest checkpoint of this scope whose tables only had appends since."""
-        states = [s.state for s in self.sources]
+        states = self.states
         for found in read_checkpoints(
             self.ctx.root,
             self.ctx.storage,
@@ -300,25 +307,26 @@ class Checkpointing:
 
     def record(self, found: IncrementRelations) -> None:
         """Write this resolve's checkpoint (a failure is logged, never raised)."""
-        ids = list(self.definition.id_columns)
-        schema = pa.schema([(c, self.id_types[c]) for c in ids])
-        everything = sum(found.counts.values()) > PENDING_LIMIT
-        if everything:
-            pending = schema.empty_table()
-        else:
-            kinds = [found.new, found.stale, found.orphaned]
-            union = kinds[0].project(idents(ids))
-            for kind in kinds[1:]:
-                union = union.union(kind.project(idents(ids)))
-            pending = union.to_arrow_table().cast(schema)
-        states = tuple(s.state for s in self.sources)
-        checkpoint = Checkpoint(self.fingerprint, self.scope, states, everything)
         try:
-            write_checkpoint(
-                self.ctx.root, self.ctx.storage, self.definition.key.table_name, checkpoint, pending
-            )
+            everything = sum(found.counts.values()) > PENDING_LIMIT
+            checkpoint = Checkpoint(self.fingerprint, self.scope, self.states, everything)
+            pending = self._pending(None if everything else found)
+            name = self.definition.key.table_name
+            write_checkpoint(self.ctx.root, self.ctx.storage, name, checkpoint, pending)
         except Exception as exc:  # the increment stands; the next resolve scans in full
             log.warning("%s: could not record a checkpoint: %s", self.ctx.label, exc)
+
+    def _pending(self, found: IncrementRelations | None) -> pa.Table:
+        """The ids of every sample of the increment (none when ``found`` is None)."""
+        ids = list(self.definition.id_columns)
+        schema = pa.schema([(c, self.id_types[c]) for c in ids])
+        if found is None:
+            return schema.empty_table()
+        kinds = [found.new, found.stale, found.orphaned]
+        union = kinds[0].project(idents(ids))
+        for kind in kinds[1:]:
+            union = union.union(kind.project(idents(ids)))
+        return union.to_arrow_table().cast(schema)
 
 
 def _sql_type(con: duckdb.DuckDBPyConnection, type_: pa.DataType) -> str:
