@@ -548,6 +548,7 @@ class Pipeline:
         self.classes = build_classes(gm)
         self.store = mxl.LakeStore(root, format=fmt, hash_algorithm=gm.algorithm)
         self.counter = 0
+        self.scope: tuple[tuple[int, int] | None, list[Ids]] | None = None
 
     def draw(self, strategy: st.SearchStrategy[Any], label: str) -> Any:
         return self.data.draw(strategy, label=label)
@@ -669,9 +670,13 @@ class Pipeline:
         inc = self.store.resolve_update(cls)
         event(f"non-root resolved on the {inc.path} path")
         same_increment(inc, self.store.resolve_update(cls, checkpoint=False), self.gm, label)
-        shard = self.draw(st.sampled_from([None, (0, 2), (1, 2)]), f"{label} shard")
-        world = sorted({ids for w in self.model.world.values() for ids in w})
-        chosen = subset(self.data, world, f"{label} scope") if world else []
+        # a scope drawn once per example, so that later passes find its checkpoints; it
+        # changes between passes too (a scope of its own, as a new shard count would be)
+        if self.scope is None or self.draw(st.integers(0, 3), f"{label} new scope") == 0:
+            shard = self.draw(st.sampled_from([None, (0, 2), (1, 2)]), f"{label} shard")
+            pool = sorted(self.gm.id_pool())
+            self.scope = (shard, subset(self.data, pool, f"{label} scope"))
+        shard, chosen = self.scope
         filters = {cls: id_filter(self.gm.id_columns, chosen)} if chosen else None
         if (shard or filters) and self.draw(st.booleans(), f"{label} check scope"):
             scoped = self.store.resolve_update(cls, shard=shard, filters=filters)
