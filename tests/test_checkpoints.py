@@ -323,10 +323,16 @@ def test_expire_refuses_versions_the_newest_checkpoint_reads(pipeline: Pipeline)
     store.expire(video, older_than=_since(between), force=True)
     inc = resolved(store, caption)
     assert inc.path == "full" and inc.counts()["stale"] == 5
-    # a checkpoint recorded before the history kept protects nothing: its scope is abandoned
+    # an ad-hoc scope protects nothing once a newer resolve of the feature exists, and
+    # expire prunes its file
+    assert store.resolve_update(caption, shard=(0, 2)).path == "full"
     store.write(video, videos(range(5, 6), salt="v2"))
+    assert resolved(store, caption).path == "checkpoint"
     store.expire(video, older_than=dt.timedelta(0))
-    assert resolved(store, caption).path == "full"
+    store.expire(caption, older_than=dt.timedelta(0))
+    names = [p.name for p in checkpoint_files(store.root) if p.is_file()]
+    assert len(names) == 1  # the newest, of the feature's own scope
+    assert resolved(store, caption).path == "checkpoint"
 
 
 @pytest.mark.locations("local")
@@ -417,3 +423,31 @@ def test_a_table_restored_from_an_older_copy_is_not_the_table_read(pipeline: Pip
     inc = resolved(store, caption)
     assert (inc.path, inc.reason) == ("full", "no usable checkpoint")
     assert inc.counts()["stale"] == 4  # s0-s2 back to their old audio, and s5
+
+
+def test_a_delta_commit_landing_while_history_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """delta-rs numbers history down from the version loaded: a commit landing between
+    loading the log and reading its history would shift every number (and a hard delete
+    in between would be judged by the append's entry)."""
+    from metaxy_lake.formats import delta
+
+    video, caption = define()
+    store = mxl.LakeStore(tmp_path / "s")
+    store.write(video, videos(range(N)))
+    write_all(store, caption)
+    store.delete(video, nw.col("sample_uid") == "s001", soft=False)
+    real = delta._history
+
+    def racing(table: Any, limit: int | None) -> list[Any]:
+        monkeypatch.setattr(delta, "_history", real)  # once: another writer lands now
+        mxl.LakeStore(tmp_path / "s").write(video, videos([7], salt="z"))
+        return real(table, limit)
+
+    monkeypatch.setattr(delta, "_history", racing)
+    with_race = store.resolve_update(caption)
+    assert with_race.path == "full"  # the numbers cannot be trusted: no checkpoint
+    assert [r[0] for r in rows_of(with_race)["orphaned"]] == ["s001"]
+    inc = resolved(store, caption)
+    assert inc.counts()["orphaned"] == 1

@@ -239,22 +239,19 @@ def _scope_of(name: str) -> str:
     return name.removesuffix(_SUFFIX).rsplit("-", 1)[-1]
 
 
-def newest_per_scope(root: str, storage: StorageConfig) -> dict[str, list[Checkpoint]]:
-    """Per target table name, the newest readable checkpoint of each scope (ids unread)."""
+def newest_per_target(root: str, storage: StorageConfig) -> dict[str, Checkpoint]:
+    """Per target table name, its newest readable checkpoint, of any scope (ids unread)."""
     fs, base = pyarrow_filesystem(f"{root.rstrip('/')}/{CHECKPOINTS_DIR}", storage)
     from pyarrow import fs as pafs
 
     infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    out: dict[str, list[Checkpoint]] = {}
+    out: dict[str, Checkpoint] = {}
     for table in (i.base_name for i in infos if i.type == pafs.FileType.Directory):
-        seen: set[str] = set()
         for name in _sorted(_names(fs, f"{base}/{table}")):
-            if _scope_of(name) in seen:
-                continue
             found = _read_header(fs, f"{base}/{table}", name)
             if found is not None:
-                seen.add(_scope_of(name))
-                out.setdefault(table, []).append(found)
+                out[table] = found
+                break
     return out
 
 
@@ -264,21 +261,25 @@ def superseded(
     """A target's checkpoint files that no resolve starts from any more.
 
     Per scope, every file older than the newest one that kept its pending ids (a resolve
-    starts from that one, or a newer one); every file recorded before ``before`` (the
-    history kept: a scope not resolved since is abandoned, and the versions its files
-    read are going); the temporary files of resolvers that died while writing one.
+    starts from that one, or a newer one); a scope's newest files too when they were
+    recorded before ``before`` (the history kept) and a newer checkpoint of the target
+    exists (a scope not resolved since, such as an ad-hoc filter: abandoned); the
+    temporary files of resolvers that died while writing one. A file that cannot be read
+    now (a failed request, another layout) is left alone.
     """
     fs, base = pyarrow_filesystem(_directory(root, table_name), storage)
     names = _names(fs, base)
     out = [n for n in names if n.endswith(_TEMPORARY)]
     usable: set[str] = set()
-    for name in _sorted(names):
+    for index, name in enumerate(_sorted(names)):
         scope = _scope_of(name)
         if scope in usable:
             out.append(name)
             continue
         found = _read_header(fs, base, name)
-        if found is None or found.recorded_at is None or found.recorded_at < before:
+        if found is None:
+            continue
+        if index > 0 and (found.recorded_at is None or found.recorded_at < before):
             out.append(name)
         elif not found.everything_pending:
             usable.add(scope)

@@ -200,7 +200,7 @@ class LakeTable(ABC):
         return self.properties.get(PROP_TABLE_ID)
 
     def added_since(
-        self, version: int | None, columns: Sequence[str], files: str | None = None
+        self, version: int | None, columns: Sequence[str], files: str | None
     ) -> Added | None:
         """The rows committed after ``version`` up to the version open, when only appends.
 
@@ -215,7 +215,8 @@ class LakeTable(ABC):
         Args:
             version: A version of this table, at or before the one open.
             columns: The columns the caller reads of the added rows (at least).
-            files: ``files_digest`` of ``version``, as recorded then.
+            files: ``files_digest`` of ``version``, as recorded then (None: not known,
+                so nothing can be told unless ``version`` is None).
         """
         if version is not None and version != self.version:
             between = self._commits_between(version)
@@ -227,7 +228,7 @@ class LakeTable(ABC):
         before = {} if version is None else now if version == self.version else self._files(version)
         if now is None or before is None:
             return None
-        if version is not None and files is not None and _digest(before) != files:
+        if version is not None and (files is None or _digest(before) != files):
             return None
         added = {f: n for f, n in now.items() if f not in before}
         return Added(

@@ -267,7 +267,12 @@ class DeltaLakeTable(LakeTable):
         if version > self.version:
             return None
         latest = DeltaTable(self.ref.uri, storage_options=self._options)
-        found = {r.version: r for r in _history(latest, latest.version() - version + 1)}
+        newest = latest.version()
+        found = {r.version: r for r in _history(latest, newest - version + 1)}
+        # history() reads the newest log entries whatever is loaded, numbered down from the
+        # loaded version: a commit landing in between would shift every number
+        if DeltaTable(self.ref.uri, storage_options=self._options).version() != newest:
+            return None
         wanted = range(self.version, version, -1)
         if any(v not in found for v in wanted) or version not in found:
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from metaxy_lake.catalog.checkpoints import newest_per_scope, remove_checkpoints, superseded
+from metaxy_lake.catalog.checkpoints import newest_per_target, remove_checkpoints, superseded
 from metaxy_lake.errors import ExpiryRefusedError
 from metaxy_lake.formats import LakeTable
 from metaxy_lake.graph import FeatureKey, FeatureRef
@@ -63,16 +63,10 @@ def expire(
 def _check_protected(
     ctx: StoreContext, table: LakeTable, key: FeatureKey, cutoff: dt.datetime
 ) -> None:
-    """Refuse to expire a version the newest checkpoint of a target reads.
-
-    Only checkpoints recorded within the history kept count: a scope not resolved since
-    (an ad-hoc filter, an old shard count) is abandoned, and its files are removed.
-    """
+    """Refuse to expire a version the newest checkpoint of a target (any scope) reads."""
     read = {
         (target, state.version)
-        for target, found in newest_per_scope(ctx.root, ctx.storage).items()
-        for checkpoint in found
-        if checkpoint.recorded_at is not None and checkpoint.recorded_at >= cutoff
+        for target, checkpoint in newest_per_target(ctx.root, ctx.storage).items()
         for state in checkpoint.tables
         if state.feature == str(key) and state.store == ctx.root and state.version is not None
     }
