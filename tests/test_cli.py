@@ -366,3 +366,15 @@ def test_lineage_explain_and_where_a_sample_stands(project: Path) -> None:
     for bad in (["lineage", "example/crop"], ["explain", "example/crop", "--id", "sample_uid"]):
         failed = mxl(project, *bad, code=2)
         assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+
+
+def test_expire_refuses_what_a_checkpoint_reads_unless_forced(project: Path) -> None:
+    python(project, "compute.py")  # each feature's resolve leaves a checkpoint
+    # a soft delete appends to Video: the version Crop's checkpoint read is no longer the latest
+    mxl(project, "delete", "example/video", "--where", "sample_uid = 'v1'", "--yes")
+    refused = mxl(project, "expire", "example/video", "--older-than", "0s", code=1)
+    assert "newest checkpoint of example__crop reads" in refused.stderr
+    assert "force" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    mxl_json(project, "expire", "example/video", "--older-than", "0s", "--force")
+    plan = mxl_json(project, "plan", "example/crop")
+    assert plan["path"].startswith("full scan")  # what it read is gone
