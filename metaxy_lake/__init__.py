@@ -63,7 +63,7 @@ from metaxy_lake.graph import (
 )
 from metaxy_lake.ids import use_clock
 from metaxy_lake.increment import Increment
-from metaxy_lake.store import LakeStore, WriteResult
+from metaxy_lake.store import LakeStore, StoreSpec, WriteResult
 from metaxy_lake.types import AsOfLike, FeatureRef, FilterExpr, Filters, FiltersByFeature, FrameLike
 
 set_default_hash_length(default_hash_length)  # the default graph reads metaxy_lake.toml
@@ -119,6 +119,7 @@ __all__ = [
     "SchemaEvolutionError",
     "StorageAccessError",
     "StoreConfigError",
+    "StoreSpec",
     "TableContractError",
     "TimeTravelError",
     "UndeclaredColumnError",

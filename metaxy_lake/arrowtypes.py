@@ -7,6 +7,9 @@ compares or casts types goes through here, so those spellings are never a schema
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -107,3 +110,51 @@ def _cast_struct(array: pa.ChunkedArray, target: pa.DataType, where: str) -> pa.
     return pa.chunked_array(
         [pa.StructArray.from_arrays(children, fields=list(target), mask=mask)], type=target
     )
+
+
+def _pairs(column: pa.ChunkedArray) -> bool:
+    """Whether a column holds a map's entries as lists of key-value pairs (a pandas trip)."""
+    type_ = normalize(column.type)
+    if not pa.types.is_list(type_):
+        return False
+    inner = type_.value_type
+    if pa.types.is_struct(inner):
+        return [f.name for f in inner.fields] == ["key", "value"]
+    return bool(pa.types.is_list(inner))
+
+
+def restore_maps(table: pa.Table, targets: Mapping[str, pa.DataType]) -> pa.Table:
+    """Map columns that a pandas or numpy round trip turned into lists of pairs, as maps.
+
+    Arrow maps become lists of ``(key, value)`` tuples in pandas, which come back as
+    ``list<list<string>>`` (or ``list<struct<key, value>>``). Columns of ``targets``
+    that are map types and hold such lists are rebuilt as those maps; every other column
+    is left as it is, for the checks that follow to judge.
+
+    Args:
+        table: The frame.
+        targets: Column → its declared type.
+    """
+    for name, target in targets.items():
+        if name not in table.column_names or not pa.types.is_map(target):
+            continue
+        column = table.column(name)
+        if pa.types.is_map(column.type) or not _pairs(column):
+            continue
+        try:
+            values = [None if v is None else [_pair(p) for p in v] for v in column.to_pylist()]
+            restored = pa.chunked_array([pa.array(values, type=target)], type=target)
+        except (ValueError, TypeError, pa.ArrowException) as exc:
+            raise ColumnTypeError(
+                f"column {name!r} holds {column.type}, which is no list of (key, value) "
+                f"pairs of {target}: {exc}"
+            ) from exc
+        table = table.set_column(table.schema.get_field_index(name), name, restored)
+    return table
+
+
+def _pair(entry: Any) -> tuple[Any, Any]:
+    if isinstance(entry, dict):
+        return entry["key"], entry["value"]
+    key, value = entry
+    return key, value

@@ -42,6 +42,13 @@ DELETED_AT = "metaxy_deleted_at"
 WRITE_ID = "metaxy_write_id"
 CHANGED_FIELDS = "metaxy_changed_fields"
 """Increment-only column on stale rows: the fields whose provenance differs."""
+STATUS = "metaxy_status"
+"""Increment-only column of ``Increment.todo``: ``new`` or ``stale``."""
+BATCH = "metaxy_batch"
+"""Increment-only column of a sharded read (``metaxy_lake.ray``): the increment's id, the
+shard and the block within it, ``<increment id>/<i>-<n>/<block>``."""
+INCREMENT_COLUMNS = frozenset({CHANGED_FIELDS, STATUS, BATCH})
+"""The columns an increment adds that ``write`` drops."""
 STORE = "metaxy_store"
 """Added by ``read(..., with_store=True)``: the store of a fallback chain a row came from."""
 

@@ -2,5 +2,6 @@
 
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.lake_store import LakeStore
+from metaxy_lake.store.spec import StoreSpec
 
-__all__ = ["LakeStore", "WriteResult"]
+__all__ = ["LakeStore", "StoreSpec", "WriteResult"]

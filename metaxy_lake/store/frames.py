@@ -13,7 +13,7 @@ import duckdb
 import narwhals as nw
 import pyarrow as pa
 
-from metaxy_lake.arrowtypes import cast_lossless
+from metaxy_lake.arrowtypes import cast_lossless, restore_maps
 from metaxy_lake.engine.frames import normalize_system_columns
 from metaxy_lake.engine.relations import Relation
 from metaxy_lake.errors import (
@@ -27,10 +27,11 @@ from metaxy_lake.errors import (
 )
 from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.schema import (
-    CHANGED_FIELDS,
     DATA_VERSION_BY_FIELD,
+    INCREMENT_COLUMNS,
     PROVENANCE,
     PROVENANCE_BY_FIELD,
+    STRING_MAP,
     SYSTEM_COLUMNS,
     UPSTREAM,
     canonical_id_type,
@@ -101,7 +102,8 @@ def prepare_write(
     """Validate a frame for ``write`` and return it normalised (nothing stamped yet).
 
     Keeps id columns, declared user columns and the provenance columns the writer supplies;
-    drops the increment's extra columns and the columns ``write`` stamps itself.
+    drops the increment's extra columns and the columns ``write`` stamps itself. Map
+    columns that a pandas round trip turned into lists of pairs are maps again.
 
     Raises:
         InvalidFrameError: A subclass naming what is wrong.
@@ -115,7 +117,7 @@ def prepare_write(
         if c not in declared
         and c not in carried
         and c not in SYSTEM_COLUMNS
-        and c != CHANGED_FIELDS
+        and c not in INCREMENT_COLUMNS
     ]
     if undeclared:
         raise UndeclaredColumnError(
@@ -123,6 +125,8 @@ def prepare_write(
             "feature class or drop them"
         )
     table = check_ids(key, table, definition.id_columns, id_types)
+    maps = dict.fromkeys((PROVENANCE_BY_FIELD, DATA_VERSION_BY_FIELD, UPSTREAM), STRING_MAP)
+    table = restore_maps(table, {**maps, **definition.user_columns})
 
     needed = (
         [PROVENANCE_BY_FIELD] if definition.is_root else [PROVENANCE_BY_FIELD, PROVENANCE, UPSTREAM]

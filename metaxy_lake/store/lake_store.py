@@ -32,6 +32,7 @@ from metaxy_lake.store.chain import fallback_links
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.store.options import feature_name, format_options, normalize_root
+from metaxy_lake.store.spec import StoreSpec
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
 
 DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION
@@ -129,6 +130,21 @@ class LakeStore(Audits):
             retention=retention,
         )
         self._ctx = replace(ctx, fallback=fallback_links(ctx, [_entry(f) for f in fallback]))
+        self.spec = StoreSpec(
+            self.root,
+            format,
+            self.hash_algorithm,
+            dict(storage_options or {}),
+            read_only,
+            None if catalog is None else dict(catalog),
+            namespace,
+            commit_timeout_s,
+            project,
+            tuple(_spec_entry(f) for f in fallback),
+            name,
+            retention.total_seconds(),
+        )
+        """The store's configuration as plain data: ``spec.open()`` opens it in any process."""
 
     @property
     def fallback(self) -> list[str]:
@@ -387,3 +403,9 @@ def _entry(entry: object) -> tuple[StoreContext, dt.datetime | None]:
     raise StoreConfigError(
         f"fallback entries are LakeStore objects or store.pinned(time), got {entry!r}"
     )
+
+
+def _spec_entry(entry: LakeStore | PinnedStore) -> tuple[StoreSpec, str | None]:
+    if isinstance(entry, PinnedStore):
+        return entry.store.spec, entry.as_of.isoformat()
+    return entry.spec, None

@@ -6,6 +6,8 @@ The target and every dependency are read through the store's fallback chain
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -172,10 +174,12 @@ def resolve_update(
         staleness_predicates=filter_list(staleness_predicates),
         shard=shard,
     )
+    sources = _sources(definition, target, deps)
+    covered = _scope(con, request)
     reason = "checkpoint=False" if not checkpoint else usable_reason(ctx, definition)
     if samples is not None and not reason:
         reason = "samples given"
-    tracking = reason or _checkpointing(ctx, con, request, target, deps, id_types)
+    tracking = reason or _checkpointing(ctx, con, request, covered, sources, id_types)
     start = (
         Start(None, None, FULL, tracking)
         if isinstance(tracking, str)
@@ -193,46 +197,83 @@ def resolve_update(
         path=start.path,
         candidates=start.count,
         reason=start.reason,
+        id=increment_id(ctx, request, covered, sources),
+        shard_columns=tuple(definition.join_columns),
     )
 
 
-def _checkpointing(
-    ctx: StoreContext,
-    con: duckdb.DuckDBPyConnection,
-    request: engine.IncrementRequest,
+def _sources(
+    definition: FeatureDefinition,
     target: list[ChainTable],
     deps: Sequence[tuple[ResolvedDep, FeatureDefinition, list[ChainTable]]],
-    id_types: Mapping[str, pa.DataType],
-) -> Checkpointing | str:
-    """The bookkeeping of a resolve that may start from a checkpoint, or why it may not."""
-    definition = request.definition
+) -> tuple[Source, ...]:
+    """Every table an increment reads: the target's and each dep's, per store of the chain."""
     ids = {c: c for c in definition.id_columns}
     sources = [Source(definition.key, part, ids) for part in target]
     for dep, _, tables in deps:
         sources += [Source(dep.key, part, dep.id_columns) for part in tables]
+    return tuple(sources)
+
+
+def _scope(con: duckdb.DuckDBPyConnection, request: engine.IncrementRequest) -> Scope | None:
+    """What the increment covers, as DuckDB renders it (None: a filter it cannot render)."""
     rows = request.target_rows
     try:
-        features = {str(definition.key): filter_sql(con, rows, request.target_filters)}
+        features = {str(request.definition.key): filter_sql(con, rows, request.target_filters)}
         for source in request.upstream:
             renamed = engine.renamed_rows(source.rows, source.dep)
             features[str(source.dep.key)] = filter_sql(con, renamed, source.filters)
-        scope = Scope(
+        return Scope(
             features,
             filter_sql(con, rows, request.global_filters),
             filter_sql(con, rows, request.staleness_predicates),
             request.shard,
         )
     except InvalidFilterError:  # the resolve itself says what is wrong with them
+        return None
+
+
+def increment_id(
+    ctx: StoreContext,
+    request: engine.IncrementRequest,
+    scope: Scope | None,
+    sources: Sequence[Source],
+) -> str:
+    """``Increment.id``: a digest of the definition, the scope and every table's version."""
+    tables: list[list[object]] = [
+        [str(s.feature), s.part.store.root]
+        + ([] if s.part.table is None else [s.part.table.identity, s.part.table.version])
+        for s in sources
+    ]
+    spec = {
+        "definition": fingerprint(request.definition, request.settings),
+        "scope": None if scope is None else scope.text(ctx),
+        "tables": tables,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _checkpointing(
+    ctx: StoreContext,
+    con: duckdb.DuckDBPyConnection,
+    request: engine.IncrementRequest,
+    scope: Scope | None,
+    sources: tuple[Source, ...],
+    id_types: Mapping[str, pa.DataType],
+) -> Checkpointing | str:
+    """The bookkeeping of a resolve that may start from a checkpoint, or why it may not."""
+    if scope is None:
         return "filters that cannot be rendered"
     if not scope.row_by_row:
         return "a filter or predicate that is not row by row (a window or an aggregate)"
+    definition = request.definition
     return Checkpointing(
         ctx,
         con,
         definition,
         fingerprint(definition, request.settings),
         scope.text(ctx),
-        tuple(sources),
+        sources,
         {c: id_types[c] for c in definition.id_columns},
     )
 
