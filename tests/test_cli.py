@@ -378,3 +378,16 @@ def test_expire_refuses_what_a_checkpoint_reads_unless_forced(project: Path) -> 
     mxl_json(project, "expire", "example/video", "--older-than", "0s", "--force")
     plan = mxl_json(project, "plan", "example/crop")
     assert plan["path"].startswith("full scan")  # what it read is gone
+
+
+def test_status_shards_previews_the_fan_out(project: Path) -> None:
+    python(project, "compute.py", "videos")
+    status = mxl_json(project, "status", "--shards", "3")
+    rows = {r["feature"]: r for r in status["features"]}
+    crop = rows["example/crop"]
+    assert len(crop["per_shard"]) == 3 and sum(crop["per_shard"]) == crop["new"] == 6
+    assert rows["example/video"]["per_shard"] == [0, 0, 0]
+    text = mxl(project, "status", "--shards", "3").stdout
+    assert "per_shard" in text and ", ".join(map(str, crop["per_shard"])) in text
+    failed = mxl(project, "status", "--shards", "0", code=2)
+    assert failed.stderr.startswith("error: ") and failed.stderr.count("\n") == 1

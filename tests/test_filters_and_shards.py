@@ -165,3 +165,42 @@ def test_invalid_shard(seeded, shard) -> None:
     store, _, leaf = seeded
     with pytest.raises(ValueError, match="shard"):
         store.resolve_update(leaf, shard=shard)
+
+
+def test_an_increments_id_names_its_scope_and_the_versions_it_read(seeded) -> None:
+    store, root, leaf = seeded
+    first = store.resolve_update(leaf)
+    assert store.resolve_update(leaf).id == first.id  # nothing changed: the same increment
+    ids = {
+        store.resolve_update(leaf, shard=(0, 2)).id,
+        store.resolve_update(leaf, shard=(1, 2)).id,
+        store.resolve_update(leaf, filters={leaf: nw.col("split") == "test"}).id,
+        first.id,
+    }
+    assert len(ids) == 4
+    store.write(root, root_rows({"s00": {"x": "changed"}}, split=["test"]))
+    assert store.resolve_update(leaf).id != first.id  # a commit to a table read
+
+
+def test_todo_holds_new_and_stale_with_their_status_and_shard_counts_split_it(seeded) -> None:
+    store, root, leaf = seeded
+    write_increment(store, leaf, split="x")
+    store.write(root, root_rows({u: {"x": "v2"} for u in UIDS[:5]}, split=["test"] * 5))
+    store.write(root, root_rows({"new1": {"x": "n"}, "new2": {"x": "n"}}, split=["a", "b"]))
+    inc = store.resolve_update(leaf)
+    todo = inc.todo().collect().to_polars()
+    assert todo.group_by("metaxy_status").len().sort("metaxy_status").rows() == [
+        ("new", 2),
+        ("stale", 5),
+    ]
+    new = todo.filter(todo["metaxy_status"] == "new")
+    assert new["metaxy_changed_fields"].to_list() == [None, None]
+    stale = inc.todo(("stale",)).collect().to_polars()
+    assert stale["metaxy_changed_fields"].to_list() == [["x"]] * 5
+    counts = inc.shard_counts(3)
+    parts = [store.resolve_update(leaf, shard=(i, 3)).counts() for i in range(3)]
+    assert counts == [p["new"] + p["stale"] for p in parts] and sum(counts) == 7
+    with pytest.raises(mxl.InvalidShardError):
+        inc.shard_counts(0)
+    with pytest.raises(ValueError, match="kinds"):
+        inc.todo(("orphaned",))

@@ -116,3 +116,31 @@ def test_string_id_types_and_integer_ids_are_fixed_by_the_first_write(store, gra
     with pytest.raises(mxl.ColumnTypeError, match="'k'"):
         store.write(R, pl.DataFrame({"k": ["x"], "metaxy_provenance_by_field": [{"default": "p"}]}))
     assert store.read(R).collect().to_arrow().schema.field("k").type == pa.int64()
+
+
+def test_rows_that_went_through_pandas_are_written_with_their_maps(store, rich) -> None:
+    pytest.importorskip("pandas", reason="pandas is an optional extra")
+    feature, down = rich
+    # pandas turns maps into lists of (key, value) pairs and strings into large strings
+    store.write(feature, rich_table().to_pandas())
+    got = store.read(feature).collect().to_arrow().to_pylist()[0]
+    assert dict(got["scores"]) == {"q": 0.5} and got["tags"] == ["a", "b"]
+    todo = store.resolve_update(down).new.collect()
+    store.write(down, todo.to_pandas())
+    stored = store.read(down).collect().to_arrow()
+    assert pa.types.is_map(stored.schema.field("metaxy_upstream").type)
+    expected = todo.to_arrow().select(["metaxy_provenance", "metaxy_provenance_by_field"])
+    assert stored.select(expected.column_names).to_pylist() == expected.to_pylist()
+    assert store.resolve_update(down).is_empty
+
+
+def test_lists_that_are_no_key_value_pairs_are_refused_and_nothing_is_written(
+    store, rich
+) -> None:
+    feature, _ = rich
+    table = rich_table()
+    bad = pa.array([[["a", "p", "extra"]]], pa.list_(pa.list_(pa.string())))
+    index = table.schema.get_field_index("metaxy_provenance_by_field")
+    with pytest.raises(mxl.ColumnTypeError, match="key, value"):
+        store.write(feature, table.set_column(index, "metaxy_provenance_by_field", bad))
+    assert store.history(feature) == []

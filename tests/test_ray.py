@@ -21,7 +21,6 @@ import metaxy_lake as mxl
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install '.[ray]'")
 
-from metaxy_lake.ray import LakeDatasink, read_increment, run_increment  # noqa: E402
 from ray_pipeline import (  # noqa: E402
     Clip,
     CrashOnceSink,
@@ -31,6 +30,8 @@ from ray_pipeline import (  # noqa: E402
     embed_numpy,
     embed_pandas,
 )
+
+from metaxy_lake.ray import LakeDatasink, read_increment, run_increment  # noqa: E402
 
 SAMPLES = 100_000
 
@@ -202,3 +203,35 @@ def test_shard_tasks_on_s3_land_exactly_once_on_every_format(
     rows = _stored(store)
     assert rows.height == 5_000 and rows["sample_uid"].n_unique() == 5_000
     assert store.resolve_update(Embedding).is_empty
+
+
+def test_bad_input_is_refused_before_any_task_runs(tmp_path: Path) -> None:
+    store = mxl.LakeStore(tmp_path / "store")
+    _clips(store, 10)
+    with pytest.raises(mxl.InvalidShardError):
+        read_increment(store, Embedding, shards=0)
+    with pytest.raises(ValueError, match="kinds"):
+        read_increment(store, Embedding, shards=2, kinds=("orphaned",))
+    with pytest.raises(mxl.UnknownFeatureError, match="fanout/nothing"):
+        read_increment(store, "fanout/nothing", shards=2)
+    with pytest.raises(mxl.StoreConfigError, match="unknown"):
+        read_increment({"root": str(tmp_path), "bucket": "x"}, Embedding, shards=2)
+    with pytest.raises(mxl.StoreConfigError, match="LakeStore, a path"):
+        read_increment(42, Embedding, shards=2)
+    read_only = mxl.LakeStore(tmp_path / "store", read_only=True)
+    with pytest.raises(mxl.ReadOnlyStoreError):
+        LakeDatasink(read_only, Embedding)
+    assert store.history(Embedding) == []
+
+
+def test_the_datasink_refuses_rows_that_are_not_an_increments_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = mxl.LakeStore(tmp_path / "store")
+    _clips(store, 10)
+    rows = store.resolve_update(Embedding).new.collect().to_arrow()
+    rows = rows.append_column("dim", pa.array([1] * rows.num_rows, pa.int64()))
+    sink = LakeDatasink(store, Embedding)
+    with pytest.raises(mxl.MissingColumnError, match="metaxy_batch"):
+        sink.write([rows], None)  # the task's code, run here: no column to derive its id from
+    assert store.history(Embedding) == []

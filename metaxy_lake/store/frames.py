@@ -47,6 +47,8 @@ def to_arrow(frame: Any) -> pa.Table:
     """
     if isinstance(frame, pa.Table):
         return frame
+    if type(frame).__module__.startswith("pandas"):
+        return _from_pandas(frame)
     try:
         wrapped = nw.from_native(frame)
     except TypeError as exc:
@@ -56,6 +58,31 @@ def to_arrow(frame: Any) -> pa.Table:
     eager = wrapped.collect() if isinstance(wrapped, nw.LazyFrame) else wrapped
     table: pa.Table = eager.to_arrow()
     return table
+
+
+def _from_pandas(frame: Any) -> pa.Table:
+    """A pandas frame as Arrow, also where a map's ``(key, value)`` tuples mix types.
+
+    pandas holds a map column as lists of tuples; Arrow reads a tuple as a list, so a map
+    of text to numbers fails to convert. Such a column is read as lists of key-value
+    structs, which ``restore_maps`` turns back into the declared map.
+    """
+    columns: dict[str, pa.Array] = {}
+    for name in frame.columns:
+        series = frame[name]
+        try:
+            columns[str(name)] = pa.array(series, from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            columns[str(name)] = pa.array([_entries(v) for v in series], from_pandas=True)
+    return pa.table(columns)
+
+
+def _entries(value: Any) -> Any:
+    if isinstance(value, list | tuple) and all(
+        isinstance(e, tuple) and len(e) == 2 for e in value
+    ):
+        return [{"key": k, "value": v} for k, v in value]
+    return value
 
 
 def check_ids(

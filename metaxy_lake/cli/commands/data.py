@@ -88,10 +88,13 @@ def path_text(inc: Increment) -> str:
     return f"full scan ({inc.reason})" if inc.reason else "full scan"
 
 
-def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, Any]:
+def feature_status(
+    store: LakeStore, feature: FeatureDefinition, shards: int | None = None
+) -> dict[str, Any]:
     """One feature's line of ``mxl status``: live rows and the increment's counts.
 
-    Through a fallback chain it also says how many live rows each store serves.
+    Through a fallback chain it also says how many live rows each store serves; with
+    ``shards``, how many samples to compute each of that many shards holds.
     """
     inc = store.resolve_update(feature.key)
     counts = inc.counts()
@@ -106,6 +109,8 @@ def feature_status(store: LakeStore, feature: FeatureDefinition) -> dict[str, An
     }
     if store.fallback:
         row["live_by_store"] = live_by_store(store, feature)
+    if shards is not None:
+        row["per_shard"] = inc.shard_counts(shards)
     return row
 
 
@@ -119,15 +124,22 @@ def status(
         bool, typer.Option(help="Exit 1 when any feature has work to do (for CI gates).")
     ] = False,
     sample: IdOption = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Also show how many samples to compute each of N shards holds."
+        ),
+    ] = None,
 ) -> None:
-    """Per feature: live, new, stale, orphaned; --id: one sample."""
+    """Per feature: live, new, stale, orphaned; --id: one sample; --shards N: the fan-out."""
     run = cli(ctx)
     ids = parse_ids(sample)
     if ids is not None:
         in_sync = sample_status(run, ids, features)
     else:
         chosen = run.features(features)
-        rows = [feature_status(run.store, f) for f in run.out.progress(chosen, "resolving")]
+        progress = run.out.progress(chosen, "resolving")
+        rows = [feature_status(run.store, f, shards) for f in progress]
         in_sync = not any(r["new"] or r["stale"] or r["orphaned"] for r in rows)
         run.out.records("features", rows, title=f"status of {run.store.root}")
     run.out.value("in_sync", in_sync, "in sync")
