@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from s3server import S3Server
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -25,12 +26,41 @@ def _run(script: str, *args: str, env: dict[str, str] | None = None) -> str:
     ).stdout
 
 
-def test_sharded_pipeline_splits_the_work_and_then_has_nothing_to_do(tmp_path) -> None:
-    out = _run("sharded_pipeline.py", str(tmp_path / "store")).splitlines()
-    first = out[0]
-    assert first.endswith("total 30")
-    assert "[0, 0, 0]" not in first  # every shard had work
-    assert out[1] == "run 2: rows written per worker [0, 0, 0], total 0"
+def _fanout(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    lines = _run("serverless_fanout.py", *args, env=env).splitlines()
+    return [line for line in lines if not line.startswith("(")]  # Ray's own log lines
+
+
+def _check_fanout(out: list[str], mode: str) -> None:
+    per_shard = out[1].removeprefix("to compute per shard: ")
+    assert out[0].endswith(": 1000 videos") and "0" not in per_shard.strip("[]").split(", ")
+    assert out[2] == f"run 1: 4 {mode} wrote {per_shard} rows (1000 in all)"
+    assert out[3] == f"run 2: 4 {mode} wrote [0, 0, 0, 0] rows (0 in all)"
+    assert out[4] == "mxl status --assert-in-sync: in sync"
+
+
+def test_serverless_fanout_workers_share_nothing_but_the_store(tmp_path: Path) -> None:
+    out = _fanout(str(tmp_path))
+    assert out[0] == f"store {tmp_path / 'store'}: 1000 videos"
+    _check_fanout(out, "worker processes")
+
+
+def test_serverless_fanout_on_ray(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install '.[ray]'")
+    _check_fanout(_fanout(str(tmp_path), "--ray"), "Ray tasks")
+
+
+def test_serverless_fanout_on_s3(tmp_path: Path, s3_server: S3Server) -> None:
+    options = s3_server.options()
+    env = {
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ACCESS_KEY_ID": options["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": options["secret_access_key"],
+        "AWS_REGION": "us-east-1",
+    }
+    out = _fanout(str(tmp_path), "--bucket", s3_server.bucket, env=env)
+    assert out[0].startswith(f"store s3://{s3_server.bucket}/serverless-fanout/")
+    _check_fanout(out, "worker processes")
 
 
 def _fallback_example(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:

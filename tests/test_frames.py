@@ -134,9 +134,7 @@ def test_rows_that_went_through_pandas_are_written_with_their_maps(store, rich) 
     assert store.resolve_update(down).is_empty
 
 
-def test_lists_that_are_no_key_value_pairs_are_refused_and_nothing_is_written(
-    store, rich
-) -> None:
+def test_lists_that_are_no_key_value_pairs_are_refused_and_nothing_is_written(store, rich) -> None:
     feature, _ = rich
     table = rich_table()
     bad = pa.array([[["a", "p", "extra"]]], pa.list_(pa.list_(pa.string())))
