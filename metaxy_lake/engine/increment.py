@@ -14,7 +14,7 @@ An aggregation dep contributes one row per group (``_upstream_relation``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,11 +153,13 @@ def _upstream_relation(
     """
     dep = source.dep
     rows = source.rows
+    keys = definition.join_columns
     if candidates is not None:
         rows = only_samples(rows, candidates, dep.id_columns)
+    stored = {name: column for column, name in dep.id_columns.items()}
+    rows = early_shard(rows, [stored.get(k, "") for k in keys], dep.id_columns, shard)
     live = latest(rows, list(dep.id_columns))
     renamed = narwhals_filter(renamed_rows(live, dep), [*source.filters, *global_filters])
-    keys = definition.join_columns
     renamed = in_shard(renamed, keys, shard)
 
     values: dict[tuple[FeatureKey, FieldKey], str] = {}
@@ -186,6 +188,25 @@ def _upstream_relation(
     if dep.optional:  # tells a missing row (its values are '') from a null value (an error)
         columns.append(f"true AS {_present(index)}")
     return query(renamed, f"SELECT {', '.join(columns)} FROM {SRC}{group}"), values
+
+
+def early_shard(
+    rows: Relation,
+    columns: Sequence[str],
+    id_columns: Iterable[str],
+    shard: tuple[int, int] | None,
+) -> Relation:
+    """Keep a shard's samples before the live-row rule, where the shard is one of ids.
+
+    When the shard's ``columns`` are all id columns of ``rows``, every row of a sample is
+    in the same shard, so filtering first changes nothing but the work: DuckDB does not
+    push the shard's filter through the live-row rule, and without this each of n shard
+    workers ranked every row (measured at 1M samples: a shard's peak RSS 0.57 GiB against
+    0.74 GiB unsharded, whatever n). The filter after the rule stays, for the others.
+    """
+    if shard is None or not set(columns) <= set(id_columns):
+        return rows
+    return in_shard(rows, columns, shard)
 
 
 def _named(keys: Sequence[str]) -> str:
@@ -376,6 +397,7 @@ def compare(
     stored = request.target_rows
     if request.candidates is not None:
         stored = only_samples(stored, request.candidates, {c: c for c in definition.id_columns})
+    stored = early_shard(stored, keys, definition.id_columns, shard)
     live = in_shard(latest(stored, definition.id_columns), keys, shard)
     scope = [*request.target_filters, *request.global_filters]
     scoped = narwhals_flag(live, scope, _SCOPE, every=True)
