@@ -127,3 +127,13 @@ def test_every_error_class_is_importable_from_the_package() -> None:
     missing = sorted(n for n in declared if getattr(metaxy_lake, n, None) is not vars(errors)[n])
     assert not missing, f"metaxy_lake does not export {missing}"
     assert declared <= set(metaxy_lake.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_only_metaxy_lake_ray_imports_ray(name: str) -> None:
+    """Ray is an extra: nothing but ``metaxy_lake.ray`` imports it, nor ``metaxy_lake.ray``."""
+    if name.startswith("metaxy_lake.ray"):
+        return
+    used = imports(MODULES[name])
+    assert "ray" not in {top(m) for m in used}, name
+    assert not any(m.startswith("metaxy_lake.ray") for m in used), name
