@@ -19,6 +19,7 @@ from metaxy_lake.ray import LakeDatasink
 
 class Clip(mxl.Feature, spec=mxl.FeatureSpec(key="fanout/clip", fields=["frames", "audio"])):
     path: str
+    scores: dict[str, float] | None = None
 
 
 class Embedding(

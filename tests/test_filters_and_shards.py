@@ -204,3 +204,24 @@ def test_todo_holds_new_and_stale_with_their_status_and_shard_counts_split_it(se
         inc.shard_counts(0)
     with pytest.raises(ValueError, match="kinds"):
         inc.todo(("orphaned",))
+
+
+def test_shards_of_a_window_filter_add_up_to_the_whole(seeded) -> None:
+    store, root, leaf = seeded
+    window = nw.col("sample_uid").cum_count().over(order_by="sample_uid") <= 5
+    whole = increment_ids(store.resolve_update(leaf, filters={root: window}))[0]
+    parts = [
+        increment_ids(store.resolve_update(leaf, filters={root: window}, shard=(i, 4)))[0]
+        for i in range(4)
+    ]
+    assert len(whole) == 5 and set().union(*parts) == whole
+    assert sum(len(p) for p in parts) == 5
+
+
+def test_a_roots_increment_id_names_the_samples_it_was_given(seeded) -> None:
+    store, root, _ = seeded
+    samples = root_rows({u: {"x": u} for u in UIDS[:3]}, split=["a"] * 3)
+    other = root_rows({u: {"x": "changed"} for u in UIDS[:3]}, split=["a"] * 3)
+    first = store.resolve_update(root, samples=samples).id
+    assert store.resolve_update(root, samples=samples).id == first
+    assert store.resolve_update(root, samples=other).id != first

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pytest
-from helpers import root_rows, table_state
+from helpers import root_rows, string_map, table_state
 
 import metaxy_lake as mxl
 
@@ -56,10 +56,11 @@ def ray_cluster() -> Iterator[None]:
         ray.shutdown()
 
 
-def _clips(store: mxl.LakeStore, n: int, version: str = "1") -> None:
+def _clips(store: mxl.LakeStore, n: int, version: str = "1", scores: bool = False) -> None:
     uids = [f"c{i:06d}" for i in range(n)]
     frames = {u: {"frames": f"{u}-{version}", "audio": u} for u in uids}
-    store.write(Clip, root_rows(frames, path=[f"/data/{u}.mp4" for u in uids]))
+    extra = {"scores": string_map([{"q": 0.5}] * n, pa.float64())} if scores else {}
+    store.write(Clip, root_rows(frames, path=[f"/data/{u}.mp4" for u in uids], **extra))
 
 
 def _stored(store: mxl.LakeStore) -> pl.DataFrame:
@@ -132,8 +133,9 @@ def test_pandas_and_numpy_batches_come_back_with_their_maps(
     ray_cluster: None, tmp_path: Path, fn: Callable[[Any], Any], batch_format: str
 ) -> None:
     store = mxl.LakeStore(tmp_path / "store")
-    _clips(store, 2_000)
+    _clips(store, 2_000, scores=True)  # a map of text to numbers rides along: the dep's column
     inc = store.resolve_update(Embedding, checkpoint=False).new.collect().to_polars()
+    assert "scores" in inc.columns
     assert sum(run_increment(store, Embedding, fn, shards=2, batch_format=batch_format)) == 2_000
     stored = store.read(Embedding).collect().to_polars()
     columns = ["sample_uid", "metaxy_provenance", "metaxy_provenance_by_field"]

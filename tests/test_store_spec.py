@@ -68,7 +68,10 @@ def test_every_way_of_naming_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert named.fallback[0][0].root == str(tmp_path / "prod")
     assert named.fallback[0][0].read_only
     assert mxl.StoreSpec.of("./elsewhere").root == str(tmp_path / "elsewhere")
-    assert mxl.StoreSpec.of("not_a_store_name").root == str(tmp_path / "not_a_store_name")
+    with pytest.raises(mxl.StoreConfigError, match="unknown store 'prdo' \\(stores: dev, prod\\)"):
+        mxl.StoreSpec.of("prdo")  # a typo is no empty store
+    (tmp_path / "lake").mkdir()
+    assert mxl.StoreSpec.of("lake").root == str(tmp_path / "lake")
     assert mxl.StoreSpec.of(tmp_path / "p").root == str(tmp_path / "p")
     assert mxl.StoreSpec.of("s3://bucket/lake").root == "s3://bucket/lake"
     mapping = mxl.StoreSpec.of(

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metaxy_lake.config import import_features, load_config
-from metaxy_lake.errors import UnknownFeatureError
+from metaxy_lake.errors import ConfigError, UnknownFeatureError
 from metaxy_lake.graph import FeatureGraph, FeatureRef
+from metaxy_lake.graph.feature_graph import set_default_hash_length
 from metaxy_lake.graph.spec import feature_key_of
+from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH
 
 _MAIN_ALIAS = "__mxl_main__"
 
@@ -31,11 +33,14 @@ class FeatureHandle:
         key: The feature key.
         modules: Modules to import so that the key is registered.
         main_path: The driver's script, when the feature is defined in ``__main__``.
+        hash_length: The hash length of the driver's graph: a worker without the
+            driver's ``metaxy_lake.toml`` builds its default graph with it.
     """
 
     key: str
     modules: tuple[str, ...] = ()
     main_path: str | None = None
+    hash_length: int = DEFAULT_HASH_LENGTH
 
     @classmethod
     def of(cls, feature: FeatureRef) -> FeatureHandle:
@@ -63,23 +68,33 @@ class FeatureHandle:
     @classmethod
     def _of_class(cls, key: str, feature_class: type) -> FeatureHandle:
         module = feature_class.__module__
+        length = feature_class.graph().hash_length  # type: ignore[attr-defined]
         if module != "__main__":
-            return cls(key, (module,))
+            return cls(key, (module,), None, length)
         path = getattr(sys.modules["__main__"], "__file__", None)
         if path is None:
             raise UnknownFeatureError(
                 f"feature {key} is defined in an interactive session; tasks cannot import "
                 "it: define it in a module"
             )
-        return cls(key, (), path)
+        return cls(key, (), path, length)
 
     def resolve(self) -> str:
         """The key, after importing what defines it in this process.
 
         Raises:
             UnknownFeatureError: The modules imported do not define the key.
+            ConfigError: This process's graph was made with another hash length.
         """
+        # a fresh worker makes its default graph here: with the driver's hash length
+        set_default_hash_length(lambda: self.hash_length)
         graph = FeatureGraph.current()
+        if graph.hash_length != self.hash_length:
+            raise ConfigError(
+                f"this process's feature graph hashes to {graph.hash_length} digits and the "
+                f"driver's to {self.hash_length}: give the workers the driver's "
+                "metaxy_lake.toml (METAXY_LAKE_CONFIG)"
+            )
         if self.key not in graph:
             for module in self.modules:
                 importlib.import_module(module)

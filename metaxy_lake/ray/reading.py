@@ -65,7 +65,9 @@ class ShardRead:
             staleness_predicates=self.staleness_predicates,
             shard=self.shard,
         )
-        rows = increment.todo(self.kinds).collect().to_arrow()
+        # in id order, so that a task Ray runs again on unchanged tables slices alike
+        todo = increment.todo(self.kinds).sort(*increment.shard_columns)
+        rows = todo.collect().to_arrow()
         index, count = self.shard
         for block, start in enumerate(range(0, max(rows.num_rows, 1), self.block_rows)):
             part = rows.slice(start, self.block_rows)

@@ -25,7 +25,7 @@ def run_increment(
     staleness_predicates: Filters = None,
     batch_format: str = "pyarrow",
     block_rows: int = BLOCK_ROWS,
-    rows_per_write: int = 100_000,
+    rows_per_write: int | None = None,
     **map_batches_args: Any,
 ) -> list[int]:
     """Compute a feature's increment on Ray with ``fn`` and write it, exactly once.
@@ -44,7 +44,7 @@ def run_increment(
         staleness_predicates: As ``resolve_update``'s.
         batch_format: ``pyarrow``, ``pandas`` or ``numpy``.
         block_rows: Rows per block at most.
-        rows_per_write: Rows per commit at least, when there are that many.
+        rows_per_write: As ``LakeDatasink``'s: None writes each shard in one commit.
         **map_batches_args: Passed to ``map_batches`` (``batch_size``, ``num_gpus``...).
 
     Returns:

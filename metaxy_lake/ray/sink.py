@@ -17,12 +17,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from ray.data.block import Block, BlockAccessor
+from ray.data.block import Block
 from ray.data.datasource import Datasink, WriteResult
 
 from metaxy_lake.errors import MissingColumnError, ReadOnlyStoreError
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
+from metaxy_lake.store import frames
 from metaxy_lake.store.spec import StoreSpec
 
 WRITE_ID_PREFIX = "ray-"
@@ -61,8 +62,13 @@ def rows_per_shard(table: pa.Table) -> dict[int, int]:
 
 
 def to_arrow(blocks: Iterable[Block]) -> pa.Table:
-    """The rows of a task's blocks (Arrow or pandas) as one Arrow table."""
-    tables = [BlockAccessor.for_block(block).to_arrow() for block in blocks]
+    """The rows of a task's blocks (Arrow or pandas) as one Arrow table.
+
+    A pandas block converts as ``write`` converts frames: Ray's own conversion pickles a
+    column it cannot type (a map of text to numbers, held as tuples), which no check
+    could read back.
+    """
+    tables = [block if isinstance(block, pa.Table) else frames.to_arrow(block) for block in blocks]
     tables = [t for t in tables if t.num_rows] or tables[:1]
     if not tables:
         return pa.table({})
@@ -79,11 +85,13 @@ class LakeDatasink(Datasink[dict[str, Any]]):
     Args:
         store: As ``read_increment``'s.
         feature: As ``read_increment``'s.
-        rows_per_write: Rows Ray gathers into one write task (one commit) at least, when
-            it has them; fewer, larger commits make fewer files.
+        rows_per_write: None (default): Ray runs each shard's read, batch function and
+            write in one task (it fuses them), so each shard lands in one commit. A
+            number: Ray gathers at least that many rows into each write task, when it
+            has them (fewer, larger commits for many small shards).
     """
 
-    def __init__(self, store: object, feature: Any, *, rows_per_write: int = 100_000) -> None:
+    def __init__(self, store: object, feature: Any, *, rows_per_write: int | None = None) -> None:
         """Write to ``feature`` of ``store``.
 
         Raises:

@@ -47,8 +47,6 @@ def to_arrow(frame: Any) -> pa.Table:
     """
     if isinstance(frame, pa.Table):
         return frame
-    if type(frame).__module__.startswith("pandas"):
-        return _from_pandas(frame)
     try:
         wrapped = nw.from_native(frame)
     except TypeError as exc:
@@ -56,7 +54,12 @@ def to_arrow(frame: Any) -> pa.Table:
             f"expected a dataframe (polars, pandas, pyarrow, DuckDB...), got {type(frame)!r}"
         ) from exc
     eager = wrapped.collect() if isinstance(wrapped, nw.LazyFrame) else wrapped
-    table: pa.Table = eager.to_arrow()
+    try:
+        table: pa.Table = eager.to_arrow()
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        if eager.implementation is not nw.Implementation.PANDAS:
+            raise
+        return _from_pandas(frame)
     return table
 
 
@@ -67,6 +70,8 @@ def _from_pandas(frame: Any) -> pa.Table:
     of text to numbers fails to convert. Such a column is read as lists of key-value
     structs, which ``restore_maps`` turns back into the declared map.
     """
+    if frame.index.name is not None or type(frame.index).__name__ != "RangeIndex":
+        frame = frame.reset_index()  # as Arrow's conversion keeps a named or non-range index
     columns: dict[str, pa.Array] = {}
     for name in frame.columns:
         series = frame[name]
@@ -78,9 +83,7 @@ def _from_pandas(frame: Any) -> pa.Table:
 
 
 def _entries(value: Any) -> Any:
-    if isinstance(value, list | tuple) and all(
-        isinstance(e, tuple) and len(e) == 2 for e in value
-    ):
+    if isinstance(value, list | tuple) and all(isinstance(e, tuple) and len(e) == 2 for e in value):
         return [{"key": k, "value": v} for k, v in value]
     return value
 

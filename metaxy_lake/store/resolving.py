@@ -185,7 +185,10 @@ def resolve_update(
         if isinstance(tracking, str)
         else tracking.start(_predicate_matches(request))
     )
-    found = engine.resolve(con, replace(request, candidates=start.candidates))
+    row_by_row = covered is not None and covered.row_by_row
+    found = engine.resolve(
+        con, replace(request, candidates=start.candidates, row_by_row=row_by_row)
+    )
     if not isinstance(tracking, str):
         tracking.record(found)
     return Increment(
@@ -197,7 +200,7 @@ def resolve_update(
         path=start.path,
         candidates=start.count,
         reason=start.reason,
-        id=increment_id(ctx, request, covered, sources),
+        id=increment_id(ctx, request, covered, sources, _digest(checked)),
         shard_columns=tuple(definition.join_columns),
     )
 
@@ -238,8 +241,12 @@ def increment_id(
     request: engine.IncrementRequest,
     scope: Scope | None,
     sources: Sequence[Source],
+    samples: str | None = None,
 ) -> str:
-    """``Increment.id``: a digest of the definition, the scope and every table's version."""
+    """``Increment.id``: a digest of the definition, scope and every table's version.
+
+    A root's ``samples``, when given, count too.
+    """
     tables: list[list[object]] = [
         [str(s.feature), s.part.store.root]
         + ([] if s.part.table is None else [s.part.table.identity, s.part.table.version])
@@ -249,8 +256,20 @@ def increment_id(
         "definition": fingerprint(request.definition, request.settings),
         "scope": None if scope is None else scope.text(ctx),
         "tables": tables,
+        "samples": samples,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _digest(samples: Relation | None) -> str | None:
+    """A digest of a root's samples (ids and provenance), in no particular order."""
+    if samples is None:
+        return None
+    rows = samples.project(f"md5(CAST(({idents(samples.columns)}) AS VARCHAR)) AS row").aggregate(
+        "md5(string_agg(row, '' ORDER BY row))"
+    )
+    found = rows.fetchall()
+    return str(found[0][0])
 
 
 def _checkpointing(

@@ -107,7 +107,8 @@ class StoreSpec:
                 ``namespace``, ``project``, ``name``.
 
         Raises:
-            StoreConfigError: A mapping without ``root`` or with unknown keys, or
+            StoreConfigError: A mapping without ``root`` or with unknown keys, a bare
+                name that the configuration does not hold (and no directory has), or
                 something that names no store.
             ConfigError: A store name whose configuration is invalid.
         """
@@ -140,8 +141,14 @@ def _named(name: str) -> StoreSpec | None:
     if "/" in name or "://" in name:
         return None
     found = load_config()
-    if found is None or name not in found.stores:
+    if found is None or (name not in found.stores and Path(name).exists()):
         return None
+    if name not in found.stores:  # a mistyped name would be an empty store: say so
+        known = ", ".join(sorted(found.stores)) or "none"
+        raise StoreConfigError(
+            f"{found.path}: unknown store {name!r} (stores: {known}); for a directory of "
+            f"that name, write ./{name}"
+        )
     return open_store(name, config=found).spec
 
 

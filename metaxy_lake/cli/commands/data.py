@@ -126,9 +126,7 @@ def status(
     sample: IdOption = None,
     shards: Annotated[
         int | None,
-        typer.Option(
-            min=1, help="Also show how many samples to compute each of N shards holds."
-        ),
+        typer.Option(min=1, help="Also show how many samples to compute each of N shards holds."),
     ] = None,
 ) -> None:
     """Per feature: live, new, stale, orphaned; --id: one sample; --shards N: the fan-out."""
