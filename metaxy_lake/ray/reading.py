@@ -103,44 +103,6 @@ class IncrementDatasource(Datasource):
         return "MetaxyIncrement"
 
 
-def shard_reads(
-    store: object,
-    feature: Any,
-    *,
-    shards: int,
-    kinds: Sequence[str] = TODO_KINDS,
-    filters: FiltersByFeature | None = None,
-    global_filters: Filters = None,
-    staleness_predicates: Filters = None,
-    block_rows: int = BLOCK_ROWS,
-) -> list[ShardRead]:
-    """The reads of every shard of an increment, checked before any task starts.
-
-    Raises:
-        InvalidShardError: ``shards`` is not a positive integer.
-        ValueError: A kind is neither ``new`` nor ``stale``.
-    """
-    check_shard((0, shards))
-    if not kinds or any(k not in TODO_KINDS for k in kinds):
-        raise ValueError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
-    spec = StoreSpec.of(store)
-    handle = FeatureHandle.of(feature)
-    by_key = {_key(ref): exprs for ref, exprs in (filters or {}).items()}
-    return [
-        ShardRead(
-            spec,
-            handle,
-            (index, shards),
-            tuple(kinds),
-            by_key,
-            global_filters,
-            staleness_predicates,
-            block_rows,
-        )
-        for index in range(shards)
-    ]
-
-
 def _key(ref: Any) -> str:
     return str(FeatureHandle.of(ref).key)
 
@@ -178,19 +140,28 @@ def read_increment(
 
     Raises:
         InvalidShardError: ``shards`` is not a positive integer.
+        ValueError: A kind is neither ``new`` nor ``stale``.
         UnknownFeatureError: The feature is unknown.
         StoreConfigError: ``store`` names no store.
     """
-    reads = shard_reads(
-        store,
-        feature,
-        shards=shards,
-        kinds=kinds,
-        filters=filters,
-        global_filters=global_filters,
-        staleness_predicates=staleness_predicates,
-        block_rows=block_rows,
-    )
+    check_shard((0, shards))  # everything is checked before any task starts
+    if not kinds or any(k not in TODO_KINDS for k in kinds):
+        raise ValueError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
+    spec, handle = StoreSpec.of(store), FeatureHandle.of(feature)
+    by_key = {_key(ref): exprs for ref, exprs in (filters or {}).items()}
+    reads = [
+        ShardRead(
+            spec,
+            handle,
+            (index, shards),
+            tuple(kinds),
+            by_key,
+            global_filters,
+            staleness_predicates,
+            block_rows,
+        )
+        for index in range(shards)
+    ]
     dataset: Dataset = ray.data.read_datasource(
         IncrementDatasource(reads), override_num_blocks=shards
     )
