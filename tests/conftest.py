@@ -39,6 +39,9 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Ray clusters the tests start (and the examples they run) send no usage report out
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
 LOCATIONS = ("local", "s3")
 
 

@@ -129,7 +129,7 @@ def status(
         typer.Option(min=1, help="Also show how many samples to compute each of N shards holds."),
     ] = None,
 ) -> None:
-    """Per feature: live, new, stale, orphaned; --id: one sample; --shards N: the fan-out."""
+    """Per feature: live, new, stale, orphaned; --id: one sample."""
     run = cli(ctx)
     ids = parse_ids(sample)
     if ids is not None:
