@@ -50,6 +50,7 @@ def test_serverless_fanout_on_ray(tmp_path: Path) -> None:
     _check_fanout(_fanout(str(tmp_path), "--ray"), "Ray tasks")
 
 
+@pytest.mark.slow  # ~17 s; the Ray suite and the fallback example cover S3 by default
 def test_serverless_fanout_on_s3(tmp_path: Path, s3_server: S3Server) -> None:
     options = s3_server.options()
     env = {
