@@ -24,10 +24,10 @@ def root_rows(values: dict[Any, dict[str, str]], **columns: list[Any]) -> pl.Dat
 STRING_MAP = pa.map_(pa.string(), pa.string())
 
 
-def string_map(rows: list[dict[str, Any] | None], values: pa.DataType = pa.string()) -> pl.Series:
-    """A map<string, values> column (partial maps and nulls allowed)."""
+def string_map(rows: list[dict[str, Any] | None], values: pa.DataType | None = None) -> pl.Series:
+    """A map<string, values> column, values text by default (partial maps, nulls allowed)."""
     items = [None if r is None else list(r.items()) for r in rows]
-    return pl.Series(pa.array(items, type=pa.map_(pa.string(), values)))
+    return pl.Series(pa.array(items, type=pa.map_(pa.string(), values or pa.string())))
 
 
 def as_dict(value: Any) -> dict[str, str]:
