@@ -8,14 +8,19 @@ from dataclasses import dataclass
 import duckdb
 import narwhals as nw
 
-from metaxy_lake.engine.relations import shard_sql
+from metaxy_lake.engine.relations import check_shard, shard_sql
 from metaxy_lake.engine.sql import ident, lit
-from metaxy_lake.errors import InvalidShardError
 from metaxy_lake.graph.keys import FeatureKey
 from metaxy_lake.schema import CHANGED_FIELDS, STATUS
 
 TODO_KINDS = ("new", "stale")
 """The kinds of samples there is something to compute for (``Increment.todo``)."""
+
+
+def check_kinds(kinds: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless ``kinds`` are some of ``new`` and ``stale``."""
+    if not kinds or any(k not in TODO_KINDS for k in kinds):
+        raise ValueError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,7 @@ class Increment:
         Raises:
             ValueError: A kind is neither ``new`` nor ``stale``.
         """
-        unknown = [k for k in kinds if k not in TODO_KINDS]
-        if unknown or not kinds:
-            raise ValueError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
+        check_kinds(kinds)
         stale = self._stale.project(f"*, {lit('stale')} AS {ident(STATUS)}")
         columns = ", ".join(ident(c) for c in stale.columns)
         no_fields = f"CAST(NULL AS VARCHAR[]) AS {ident(CHANGED_FIELDS)}"
@@ -99,8 +102,7 @@ class Increment:
         Raises:
             InvalidShardError: ``count`` is not a positive integer.
         """
-        if not isinstance(count, int) or count < 1:
-            raise InvalidShardError(f"a shard count is a positive integer, got {count!r}")
+        check_shard((0, count))
         rows = self.todo(kinds).to_native()
         shard = shard_sql(self.shard_columns, count)
         found = rows.aggregate(f"{shard} AS shard, count(*) AS n", shard).fetchall()

@@ -18,7 +18,7 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.engine.sql import ident, idents
-from metaxy_lake.errors import InvalidFilterError
+from metaxy_lake.errors import InvalidFilterError, InvalidShardError
 from metaxy_lake.formats import ParquetScan, ScanSource
 from metaxy_lake.schema import CREATED_AT, DELETED_AT, WRITE_ID
 
@@ -144,6 +144,16 @@ def shard_sql(id_columns: Sequence[str], count: int) -> str:
     """
     text = " || '|' || ".join(f"CAST({ident(c)} AS VARCHAR)" for c in id_columns)
     return f"(('0x' || left(md5({text}), 15))::UBIGINT % {count})"
+
+
+def check_shard(shard: tuple[int, int] | None) -> None:
+    """Raise ``InvalidShardError`` unless ``shard`` is ``(index, count)``, 0 <= index < count."""
+    if shard is not None and not (
+        len(shard) == 2 and all(isinstance(n, int) for n in shard) and 0 <= shard[0] < shard[1]
+    ):
+        raise InvalidShardError(
+            f"shard must be (index, count) with 0 <= index < count, got {shard}"
+        )
 
 
 def in_shard(rel: Relation, id_columns: Sequence[str], shard: tuple[int, int] | None) -> Relation:

@@ -19,10 +19,10 @@ from ray.data import DataContext, Dataset
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from metaxy_lake.increment import TODO_KINDS
+from metaxy_lake.engine.relations import check_shard
+from metaxy_lake.increment import TODO_KINDS, check_kinds
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
-from metaxy_lake.store.resolving import check_shard
 from metaxy_lake.store.spec import StoreSpec
 from metaxy_lake.types import Filters, FiltersByFeature
 
@@ -145,8 +145,7 @@ def read_increment(
         StoreConfigError: ``store`` names no store.
     """
     check_shard((0, shards))  # everything is checked before any task starts
-    if not kinds or any(k not in TODO_KINDS for k in kinds):
-        raise ValueError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
+    check_kinds(kinds)
     spec, handle = StoreSpec.of(store), FeatureHandle.of(feature)
     by_key = {_key(ref): exprs for ref, exprs in (filters or {}).items()}
     reads = [

@@ -18,12 +18,13 @@ from metaxy_lake.engine import increment as engine
 from metaxy_lake.engine.relations import (
     Relation,
     arrow_types,
+    check_shard,
     filter_sql,
     latest,
     narwhals_flag,
 )
 from metaxy_lake.engine.sql import idents
-from metaxy_lake.errors import InvalidFilterError, InvalidShardError, UnknownFeatureError
+from metaxy_lake.errors import InvalidFilterError, UnknownFeatureError
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
 from metaxy_lake.increment import Increment
 from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
@@ -60,16 +61,6 @@ def filters_by_feature(
             )
         out.setdefault(key, []).extend(filter_list(exprs))
     return out
-
-
-def check_shard(shard: tuple[int, int] | None) -> None:
-    """Raise ``InvalidShardError`` unless ``shard`` is ``(index, count)``, 0 <= index < count."""
-    if shard is not None and not (
-        len(shard) == 2 and all(isinstance(n, int) for n in shard) and 0 <= shard[0] < shard[1]
-    ):
-        raise InvalidShardError(
-            f"shard must be (index, count) with 0 <= index < count, got {shard}"
-        )
 
 
 def upstream_id_types(
@@ -176,10 +167,14 @@ def resolve_update(
     )
     sources = _sources(definition, target, deps)
     covered = _scope(con, request)
+    scope_text = None if covered is None else covered.text(ctx)
+    definition_digest = fingerprint(definition, settings)
     reason = "checkpoint=False" if not checkpoint else usable_reason(ctx, definition)
     if samples is not None and not reason:
         reason = "samples given"
-    tracking = reason or _checkpointing(ctx, con, request, covered, sources, id_types)
+    tracking = reason or _checkpointing(
+        ctx, con, request, covered, definition_digest, sources, id_types
+    )
     start = (
         Start(None, None, FULL, tracking)
         if isinstance(tracking, str)
@@ -200,7 +195,7 @@ def resolve_update(
         path=start.path,
         candidates=start.count,
         reason=start.reason,
-        id=increment_id(ctx, request, covered, sources, _digest(checked)),
+        id=increment_id(definition_digest, scope_text, sources, _digest(checked)),
         shard_columns=tuple(definition.join_columns),
     )
 
@@ -237,15 +232,18 @@ def _scope(con: duckdb.DuckDBPyConnection, request: engine.IncrementRequest) -> 
 
 
 def increment_id(
-    ctx: StoreContext,
-    request: engine.IncrementRequest,
-    scope: Scope | None,
+    definition: str,
+    scope: str | None,
     sources: Sequence[Source],
     samples: str | None = None,
 ) -> str:
     """``Increment.id``: a digest of the definition, scope and every table's version.
 
-    A root's ``samples``, when given, count too.
+    Args:
+        definition: The resolved definition's ``fingerprint``.
+        scope: ``Scope.text`` (None: filters that cannot be rendered).
+        sources: Every table read.
+        samples: A digest of a root's ``samples``, when given.
     """
     tables: list[list[object]] = [
         [str(s.feature), s.part.store.root]
@@ -253,8 +251,8 @@ def increment_id(
         for s in sources
     ]
     spec = {
-        "definition": fingerprint(request.definition, request.settings),
-        "scope": None if scope is None else scope.text(ctx),
+        "definition": definition,
+        "scope": scope,
         "tables": tables,
         "samples": samples,
     }
@@ -277,6 +275,7 @@ def _checkpointing(
     con: duckdb.DuckDBPyConnection,
     request: engine.IncrementRequest,
     scope: Scope | None,
+    definition_digest: str,
     sources: tuple[Source, ...],
     id_types: Mapping[str, pa.DataType],
 ) -> Checkpointing | str:
@@ -290,7 +289,7 @@ def _checkpointing(
         ctx,
         con,
         definition,
-        fingerprint(definition, request.settings),
+        definition_digest,
         scope.text(ctx),
         sources,
         {c: id_types[c] for c in definition.id_columns},
@@ -308,7 +307,6 @@ def _predicate_matches(request: engine.IncrementRequest) -> Relation | None:
 
 
 __all__ = [
-    "check_shard",
     "filters_by_feature",
     "join_types",
     "resolve_update",
