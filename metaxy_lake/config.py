@@ -177,15 +177,30 @@ def _refuse_literal_credentials(table: Mapping[str, Any], path: Path) -> None:
                 )
 
 
-def _message(error: ValidationError, path: Path) -> str:
+def _written(table: Mapping[str, Any], loc: list[Any], default: Any) -> Any:
+    """The value at ``loc`` as the file writes it (``default`` where the file has none)."""
+    found: Any = table
+    for part in loc:
+        in_table = isinstance(found, Mapping) and part in found
+        in_list = isinstance(found, list) and isinstance(part, int) and 0 <= part < len(found)
+        if not (in_table or in_list):
+            return default
+        found = found[part]
+    return found
+
+
+def _message(error: ValidationError, table: Mapping[str, Any], path: Path) -> str:
     # of a union's alternatives (a fallback is a name or a table), the one that got furthest
     first = max(error.errors(), key=lambda e: len(e["loc"]))
-    key = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("str", "Pinned")))
+    loc = [p for p in first["loc"] if not str(p).startswith(("str", "Pinned"))]
+    key = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
         return f"{path}: unknown key {key!r}"
     if first["type"] == "missing":
         return f"{path}: {key} is required"
-    shown = redact(str(first["loc"][-1]), first.get("input"))
+    # the value as the file writes it (a ${VAR} stays one: it may name a secret), redacted
+    written = _written(table, loc, first.get("input"))
+    shown = redact(str(loc[-1]) if loc else "", written)
     return f"{path}: {key}: {first['msg'].lower()} (got {shown!r})"
 
 
@@ -244,7 +259,7 @@ def parse_config(table: Mapping[str, Any], path: Path) -> ProjectConfig:
     try:
         config = ProjectConfig.model_validate({**data, "path": path})
     except ValidationError as exc:
-        raise ConfigError(_message(exc, path)) from None
+        raise ConfigError(_message(exc, table, path)) from None
     check_hash_length(config.hash_length)
     if config.default_store is not None:
         config.store(config.default_store)
