@@ -9,10 +9,15 @@ One rule serves the configuration file (a credential is a ``${VAR}`` reference t
   ``client.secret-access-key``, ``adls.account-key``, ``gcs.oauth2.token``...);
 - a URI carries one in its user info (``scheme://user:password@host``) and in any query
   parameter whose name is a credential key (``?password=...``).
+
+Logs: botocore at DEBUG prints each request's signed headers, a session token among them
+(measured, botocore 1.43: ``botocore.auth`` and ``botocore.endpoint``); the credentials
+this process hands to an S3 client are replaced by ``***`` in those loggers' records.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +33,9 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORDS = re.compile(r"[^a-z0-9]+")
 _NAMING = ("secret", "password", "passwd", "token", "credential")
 _WHOLE = frozenset({"pwd", "sas", "connectionstring"})
+REQUEST_LOGGERS = ("botocore.auth", "botocore.endpoint")
+"""The loggers that print a request's headers (with its session token) at DEBUG."""
+_HIDDEN: set[str] = set()
 _USERINFO = re.compile(r"^([^:/?#]+://)([^/?#]*)@")
 _PARAMETER = re.compile(r"([?&])([^=&#]+)=([^&#]*)")
 
@@ -159,3 +167,32 @@ def expand(
         return REFERENCE.sub(substitute, value)
 
     return {key: one(key, value) for key, value in settings.items()}
+
+
+class _Scrub(logging.Filter):
+    """Replaces the hidden credentials in a record's message by ``***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        found = [value for value in _HIDDEN if value in text]
+        if found:
+            for value in found:
+                text = text.replace(value, REDACTED)
+            record.msg, record.args = text, ()
+        return True
+
+
+_SCRUB = _Scrub()
+
+
+def hide_in_logs(*values: str | None) -> None:
+    """Keep credentials out of the request logs of the S3 clients this process drives.
+
+    Filters run only for records a logger emits (at DEBUG, when someone debugs), so this
+    costs nothing otherwise.
+    """
+    _HIDDEN.update(value for value in values if value)
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if _SCRUB not in logger.filters:
+            logger.addFilter(_SCRUB)

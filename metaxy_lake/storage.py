@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from metaxy_lake.credentials import expand, redact_mapping
+from metaxy_lake.credentials import expand, hide_in_logs, redact_mapping
 from metaxy_lake.errors import StoreConfigError
 
 _ENV: dict[str, tuple[str, ...]] = {
@@ -135,6 +135,7 @@ class StorageConfig:
             kwargs.update(key=self.access_key_id, secret=self.secret_access_key)
         if self.session_token:
             kwargs["token"] = self.session_token
+        hide_in_logs(self.secret_access_key, self.session_token)  # botocore logs the token
         return kwargs
 
 

@@ -25,6 +25,7 @@ from helpers import root_rows
 
 import metaxy_lake as mxl
 from metaxy_lake.config import config_json, load_config, open_store
+from metaxy_lake.storage import StorageConfig
 
 SECRET_VAR = "MXL_TEST_SECRET"
 KEY_VAR = "MXL_TEST_KEY"
@@ -358,3 +359,18 @@ def test_a_configuration_error_shows_the_reference_never_the_secret(
     with pytest.raises(mxl.ConfigError, match=r"stores\.lake\.storage_options") as refused:
         load_config(path)
     assert CANARY not in str(refused.value)
+
+
+def test_a_session_token_stays_out_of_the_s3_clients_request_logs(
+    s3_server: Any, debug_log: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import s3fs
+
+    monkeypatch.setenv("AWS_SESSION_TOKEN", CANARY)  # a token from the environment
+    storage = StorageConfig.resolve(s3_server.options())
+    # the filesystem DuckDB reads through (engine/filesystems.py) is made of these
+    client = s3fs.S3FileSystem(skip_instance_cache=True, **storage.s3fs_kwargs())
+    with pytest.raises(PermissionError):
+        client.ls(s3_server.bucket)  # the server knows no such session: the request was sent
+    assert any("x-amz-security-token" in line for line in debug_log)  # botocore printed it
+    assert not [line for line in debug_log if CANARY in line]
