@@ -24,7 +24,7 @@ import pytest
 from helpers import root_rows
 
 import metaxy_lake as mxl
-from metaxy_lake.config import config_json, load_config, open_store
+from metaxy_lake.config import StoreSettings, config_json, load_config, open_store
 from metaxy_lake.storage import StorageConfig
 
 SECRET_VAR = "MXL_TEST_SECRET"
@@ -374,3 +374,18 @@ def test_a_session_token_stays_out_of_the_s3_clients_request_logs(
         client.ls(s3_server.bucket)  # the server knows no such session: the request was sent
     assert any("x-amz-security-token" in line for line in debug_log)  # botocore printed it
     assert not [line for line in debug_log if CANARY in line]
+
+
+@pytest.mark.filterwarnings("ignore:Query string argument:sqlalchemy.exc.SAWarning")
+def test_a_catalog_password_shows_in_no_error_or_repr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, features: Any
+) -> None:
+    monkeypatch.setenv("MXL_PG_PASSWORD", CANARY)
+    uri = "sqlite:////nonexistent-dir/catalog.db?password=${MXL_PG_PASSWORD}"
+    store = mxl.LakeStore(tmp_path / "lake", format="iceberg", catalog={"type": "sql", "uri": uri})
+    with pytest.raises(mxl.StorageAccessError) as failed:  # the catalog cannot be opened
+        store.write(features.Clip, _clips(1))
+    assert store.spec.catalog == {"type": "sql", "uri": uri}  # the reference travels
+    assert CANARY not in str(failed.value) + _shown(store)
+    settings = StoreSettings(root="x", catalog={"uri": f"postgresql://u:{CANARY}@db/lake"})
+    assert CANARY not in repr(settings) and "postgresql://***@db/lake" in repr(settings)
