@@ -134,7 +134,11 @@ def _dotted(where: tuple[str | int, ...]) -> str:
 
 
 def _is_credential(where: tuple[str | int, ...], value: str) -> bool:
-    """Whether a string is a credential of a store's settings (kept as its references)."""
+    """Whether a store's setting holds a credential once expanded (kept as its references).
+
+    Judged on the expanded value: ``uri = "${CATALOG_URI}"`` may expand to a URI with a
+    password, which must not travel either.
+    """
     in_settings = len(where) == 4 and where[0] == "stores" and where[2] in _SETTINGS
     return in_settings and holds_credential(str(where[3]), value)
 
@@ -159,7 +163,7 @@ def _expand(value: Any, where: tuple[str | int, ...], path: Path) -> Any:
         )
 
     expanded = REFERENCE.sub(substitute, value)  # every variable must be set, also for these
-    return value if _is_credential(where, value) else expanded
+    return value if _is_credential(where, expanded) else expanded
 
 
 def _refuse_literal_credentials(table: Mapping[str, Any], path: Path) -> None:

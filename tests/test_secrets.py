@@ -266,12 +266,15 @@ def test_credentials_from_references_are_accepted_and_stay_references(
     monkeypatch.setenv("MXL_PG_USER", "admin")
     monkeypatch.setenv("MXL_PG_PASSWORD", CANARY)
     monkeypatch.setenv("MXL_TOKEN", CANARY)
+    monkeypatch.setenv("MXL_CATALOG_URI", f"postgresql://admin:{CANARY}@db.example/lake")
     path = tmp_path / "metaxy_lake.toml"
     path.write_text(
         'default_store = "lake"\n[stores.lake]\nroot = "./lake"\nformat = "iceberg"\n'
         "[stores.lake.catalog]\n"
         'type = "sql"\nuri = "postgresql://${MXL_PG_USER}:${MXL_PG_PASSWORD}@db.example/lake"\n'
         '"gcs.oauth2.token" = "${MXL_TOKEN}"\n'
+        '[stores.other]\nroot = "./other"\nformat = "iceberg"\n'
+        'catalog = { uri = "${MXL_CATALOG_URI}" }\n'  # a password the variable holds
     )
     config = load_config(path)
     assert config is not None
@@ -283,9 +286,10 @@ def test_credentials_from_references_are_accepted_and_stay_references(
         "uri": "postgresql://***@db.example/lake",
         "gcs.oauth2.token": "***",
     }
-    spec = open_store(config=config).spec
-    assert CANARY.encode() not in pickle.dumps(spec)
-    assert CANARY not in repr(config) + repr(spec)
+    assert config.store("other").catalog == {"uri": "${MXL_CATALOG_URI}"}
+    spec, other = open_store(config=config).spec, open_store("other", config=config).spec
+    assert CANARY.encode() not in pickle.dumps(spec) + pickle.dumps(other)
+    assert CANARY not in repr(config) + repr(spec) + repr(other)
 
 
 def test_a_literal_credential_works_in_its_process_and_never_pickles(tmp_path: Path) -> None:
