@@ -2,8 +2,10 @@
 
 Found from the working directory upwards (or at ``METAXY_LAKE_CONFIG``, or an explicit
 path), validated by a pydantic schema, with ``${VAR}`` and ``${VAR:-default}`` expanded
-from the environment. Credentials never come from the file: a credential key must be a
-``${VAR}`` reference.
+from the environment. Credentials never come from the file (``metaxy_lake.credentials``
+says what one is): a credential key, and the user info or password parameter of a URI,
+must be ``${VAR}`` references without a default. They stay references in the
+configuration and the store's spec; the process that opens the store expands them.
 """
 
 from __future__ import annotations
@@ -14,13 +16,22 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT
+from metaxy_lake.credentials import (
+    REFERENCE,
+    holds_credential,
+    is_credential_key,
+    literal_credentials,
+    redact,
+    redact_mapping,
+    redact_uri,
+)
 from metaxy_lake.errors import ConfigError
 from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH, check_hash_length
 
@@ -30,20 +41,8 @@ if TYPE_CHECKING:
 CONFIG_FILE = "metaxy_lake.toml"
 PYPROJECT_FILE = "pyproject.toml"
 ENV_CONFIG = "METAXY_LAKE_CONFIG"
-CREDENTIAL_KEYS = frozenset(
-    {
-        "access_key_id",
-        "secret_access_key",
-        "session_token",
-        "s3.access-key-id",
-        "s3.secret-access-key",
-        "s3.session-token",
-        "credential",
-        "token",
-    }
-)
-REDACTED = "***"
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SETTINGS = ("storage_options", "catalog")
+"""The sections of a store whose credentials stay ``${VAR}`` references."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms])\s*$")
@@ -93,6 +92,10 @@ class StoreSettings(_Strict):
         parse_duration(value)
         return value
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, redact(key, value) if key else value
+
 
 class ProjectConfig(_Strict):
     """The project configuration.
@@ -123,11 +126,28 @@ class ProjectConfig(_Strict):
         return self.stores[chosen]
 
 
-def _expand(value: Any, where: str, path: Path) -> Any:
+def _dotted(where: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in where:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def _is_credential(where: tuple[str | int, ...], value: str) -> bool:
+    """Whether a store's setting holds a credential once expanded (kept as its references).
+
+    Judged on the expanded value: ``uri = "${CATALOG_URI}"`` may expand to a URI with a
+    password, which must not travel either.
+    """
+    in_settings = len(where) == 4 and where[0] == "stores" and where[2] in _SETTINGS
+    return in_settings and holds_credential(str(where[3]), value)
+
+
+def _expand(value: Any, where: tuple[str | int, ...], path: Path) -> Any:
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}" if where else k, path) for k, v in value.items()}
+        return {k: _expand(v, (*where, k), path) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+        return [_expand(v, (*where, i), path) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -138,37 +158,54 @@ def _expand(value: Any, where: str, path: Path) -> Any:
         if default is not None:
             return default
         raise ConfigError(
-            f"{path}: {where} uses ${{{name}}}, which is not set: set it, "
+            f"{path}: {_dotted(where)} uses ${{{name}}}, which is not set: set it, "
             f"or give a default as ${{{name}:-value}}"
         )
 
-    return _REFERENCE.sub(substitute, value)
+    expanded = REFERENCE.sub(substitute, value)  # every variable must be set, also for these
+    return value if _is_credential(where, expanded) else expanded
 
 
 def _refuse_literal_credentials(table: Mapping[str, Any], path: Path) -> None:
     for name, store in (table.get("stores") or {}).items():
         if not isinstance(store, Mapping):
             continue
-        for section in ("storage_options", "catalog"):
-            for key, value in (store.get(section) or {}).items():
-                if key in CREDENTIAL_KEYS and not (
-                    isinstance(value, str) and _REFERENCE.fullmatch(value)
-                ):
-                    raise ConfigError(
-                        f"{path}: stores.{name}.{section}.{key} holds a credential: "
-                        f'credentials never come from the file; write "${{VAR}}" and set VAR'
-                    )
+        for section in _SETTINGS:
+            settings = store.get(section)
+            for key in literal_credentials(settings) if isinstance(settings, Mapping) else []:
+                where = "" if is_credential_key(key) else " (a URI's user:password@ and query)"
+                raise ConfigError(
+                    f"{path}: stores.{name}.{section}.{key} holds a credential{where}: "
+                    'credentials never come from the file; write "${VAR}" (no :-default) '
+                    "and set VAR in the environment of every process that opens the store"
+                )
 
 
-def _message(error: ValidationError, path: Path) -> str:
+def _written(table: Mapping[str, Any], loc: list[Any], default: Any) -> Any:
+    """The value at ``loc`` as the file writes it (``default`` where the file has none)."""
+    found: Any = table
+    for part in loc:
+        in_table = isinstance(found, Mapping) and part in found
+        in_list = isinstance(found, list) and isinstance(part, int) and 0 <= part < len(found)
+        if not (in_table or in_list):
+            return default
+        found = found[part]
+    return found
+
+
+def _message(error: ValidationError, table: Mapping[str, Any], path: Path) -> str:
     # of a union's alternatives (a fallback is a name or a table), the one that got furthest
     first = max(error.errors(), key=lambda e: len(e["loc"]))
-    key = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("str", "Pinned")))
+    loc = [p for p in first["loc"] if not str(p).startswith(("str", "Pinned"))]
+    key = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
         return f"{path}: unknown key {key!r}"
     if first["type"] == "missing":
         return f"{path}: {key} is required"
-    return f"{path}: {key}: {first['msg'].lower()} (got {first.get('input')!r})"
+    # the value as the file writes it (a ${VAR} stays one: it may name a secret), redacted
+    written = _written(table, loc, first.get("input"))
+    shown = redact(str(loc[-1]) if loc else "", written)
+    return f"{path}: {key}: {first['msg'].lower()} (got {shown!r})"
 
 
 def _fallback_names(store: StoreSettings) -> list[str]:
@@ -220,13 +257,13 @@ def parse_config(table: Mapping[str, Any], path: Path) -> ProjectConfig:
             and the key.
     """
     _refuse_literal_credentials(table, path)
-    data = _expand(dict(table), "", path)
+    data = _expand(dict(table), (), path)
     if isinstance(data.get("features"), str):
         data["features"] = [data["features"]]
     try:
         config = ProjectConfig.model_validate({**data, "path": path})
     except ValidationError as exc:
-        raise ConfigError(_message(exc, path)) from None
+        raise ConfigError(_message(exc, table, path)) from None
     check_hash_length(config.hash_length)
     if config.default_store is not None:
         config.store(config.default_store)
@@ -347,11 +384,11 @@ def open_store(name: str | None = None, *, config: ProjectConfig | None = None) 
 
 
 def config_json(config: ProjectConfig) -> dict[str, Any]:
-    """The configuration as a JSON-able dict, credential values redacted."""
+    """The configuration as a JSON-able dict, every credential redacted."""
     data = config.model_dump(mode="json")
     for store in data["stores"].values():
-        for section in ("storage_options", "catalog"):
-            for key in store.get(section) or {}:
-                if key in CREDENTIAL_KEYS:
-                    store[section][key] = REDACTED
+        store["root"] = redact_uri(store["root"])
+        for section in _SETTINGS:
+            if store.get(section) is not None:
+                store[section] = redact_mapping(store[section])
     return data

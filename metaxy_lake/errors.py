@@ -81,6 +81,10 @@ class UnknownHashAlgorithmError(ConfigError):
     """A hash algorithm name is not supported."""
 
 
+class SecretExposureError(ConfigError):
+    """A literal credential would leave the process (a ``StoreSpec`` pickled for a worker)."""
+
+
 # --- frames handed in -------------------------------------------------------------------
 
 

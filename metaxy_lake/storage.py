@@ -2,8 +2,10 @@
 
 Explicit ``storage_options`` win over the environment (``AWS_ENDPOINT_URL``,
 ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_SESSION_TOKEN``, ``AWS_ALLOW_HTTP``). Each consumer (delta-rs, pyiceberg, Lance,
-s3fs for DuckDB) gets the same settings spelled its own way, so they can never disagree.
+``AWS_SESSION_TOKEN``, ``AWS_ALLOW_HTTP``); an option may be a ``${VAR}`` reference,
+expanded from the environment of the process that opens the store. Each consumer
+(delta-rs, pyiceberg, Lance, s3fs for DuckDB) gets the same settings spelled its own way,
+so they can never disagree. Its ``repr`` shows no credential.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from metaxy_lake.credentials import expand, hide_in_logs, redact_mapping
 from metaxy_lake.errors import StoreConfigError
 
 _ENV: dict[str, tuple[str, ...]] = {
@@ -55,14 +58,15 @@ class StorageConfig:
     def resolve(
         cls, options: Mapping[str, str] | None, environ: Mapping[str, str] | None = None
     ) -> StorageConfig:
-        """Merge explicit options over the environment.
+        """Merge explicit options (their ``${VAR}`` references expanded) over the environment.
 
         Raises:
-            StoreConfigError: An option name is unknown (the message lists the known ones).
+            StoreConfigError: An option name is unknown (the message lists the known ones),
+                or an option refers to a variable that is not set.
         """
         env = os.environ if environ is None else environ
         known = {f.name for f in fields(cls)}
-        given = dict(options or {})
+        given = expand(options or {}, "storage_options", env)
         unknown = sorted(set(given) - known)
         if unknown:
             raise StoreConfigError(f"unknown storage option(s) {unknown}; known: {sorted(known)}")
@@ -85,6 +89,10 @@ class StorageConfig:
             session_token=values.get("session_token"),
             allow_http=allow_http,
         )
+
+    def __repr__(self) -> str:
+        shown = redact_mapping({f.name: getattr(self, f.name) for f in fields(self)})
+        return f"StorageConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
     def region_or_default(self) -> str:
@@ -127,6 +135,7 @@ class StorageConfig:
             kwargs.update(key=self.access_key_id, secret=self.secret_access_key)
         if self.session_token:
             kwargs["token"] = self.session_token
+        hide_in_logs(self.secret_access_key, self.session_token)  # botocore logs the token
         return kwargs
 
 

@@ -12,7 +12,7 @@ import pytest
 from helpers import root_rows
 
 import metaxy_lake as mxl
-from metaxy_lake.config import config_json, import_features, load_config
+from metaxy_lake.config import config_json, import_features, load_config, open_store
 
 VALID = """
 project = "video"
@@ -67,10 +67,13 @@ def test_a_valid_file_is_read_with_defaults_and_expansion(tmp_path: Path) -> Non
         "md5",
     )
     assert prod.root == "./.metaxy/prod"  # ${VAR:-default} with VAR unset
-    assert prod.storage_options == {
+    assert prod.storage_options == {  # a credential stays a reference: never the secret
         "endpoint_url": "http://127.0.0.1:8333",
-        "secret_access_key": "from-the-environment",
+        "secret_access_key": "${S3_SECRET}",
     }
+    opened = open_store("prod", config=config)  # the process that opens it expands it
+    assert opened.storage.secret_access_key == "from-the-environment"
+    assert opened.spec.storage_options["secret_access_key"] == "${S3_SECRET}"
     assert config_json(config)["stores"]["prod"]["storage_options"]["secret_access_key"] == "***"
 
 

@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from helpers import root_rows, string_map, table_state
+from s3server import ADMIN
 
 import metaxy_lake as mxl
 
@@ -34,6 +35,7 @@ from ray_pipeline import (  # noqa: E402
 from metaxy_lake.ray import LakeDatasink, read_increment, run_increment  # noqa: E402
 
 SAMPLES = 100_000
+KEY_VAR, SECRET_VAR = "MXL_RAY_TEST_KEY", "MXL_RAY_TEST_SECRET"
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,11 @@ def ray_cluster() -> Iterator[None]:
     # the workers import the features' module, as on a cluster where the code is installed
     here = str(Path(__file__).parent)
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    # the S3 credentials of the tests' server, for stores whose options refer to them as
+    # ${VAR}: a spec carries the reference, each worker expands it from its own environment
+    credentials = {KEY_VAR: ADMIN[0], SECRET_VAR: ADMIN[1]}
     ray.init(
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
+        runtime_env={"env_vars": {"PYTHONPATH": path, **credentials}},
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
@@ -196,9 +201,13 @@ def test_a_named_store_and_a_feature_key_from_the_configuration(
 
 @pytest.mark.locations("s3")
 def test_shard_tasks_on_s3_land_exactly_once_on_every_format(
-    ray_cluster: None, store_kwargs: dict[str, Any], location: str
+    ray_cluster: None, store_kwargs: dict[str, Any], location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = dict(store_kwargs)  # root, format, storage_options (and Iceberg's catalog)
+    monkeypatch.setenv(KEY_VAR, ADMIN[0])
+    monkeypatch.setenv(SECRET_VAR, ADMIN[1])
+    references = {"access_key_id": f"${{{KEY_VAR}}}", "secret_access_key": f"${{{SECRET_VAR}}}"}
+    options = {**store_kwargs["storage_options"], **references}
+    config = {**store_kwargs, "storage_options": options}  # root, format (Iceberg's catalog)
     store = mxl.StoreSpec.of(config).open()
     _clips(store, 5_000)
     assert sum(run_increment(config, Embedding, embed, shards=3, rows_per_write=1)) == 5_000
@@ -223,6 +232,11 @@ def test_bad_input_is_refused_before_any_task_runs(tmp_path: Path) -> None:
     read_only = mxl.LakeStore(tmp_path / "store", read_only=True)
     with pytest.raises(mxl.ReadOnlyStoreError):
         LakeDatasink(read_only, Embedding)
+    literal = {"root": str(tmp_path / "store"), "storage_options": {"secret_access_key": "s"}}
+    with pytest.raises(mxl.SecretExposureError, match="secret_access_key"):
+        read_increment(literal, Embedding, shards=2)  # the tasks would carry the secret
+    with pytest.raises(mxl.SecretExposureError, match="secret_access_key"):
+        LakeDatasink(literal, Embedding)
     assert store.history(Embedding) == []
 
 

@@ -92,3 +92,30 @@ def test_every_way_of_naming_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_what_names_no_store_is_a_config_error(config: object, message: str) -> None:
     with pytest.raises(mxl.StoreConfigError, match=message):
         mxl.StoreSpec.of(config)
+
+
+def test_a_spec_carries_references_which_each_opening_expands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MXL_SPEC_REGION", "eu-west-1")
+    monkeypatch.setenv("MXL_SPEC_SECRET", "first-secret")
+    options = {"region": "${MXL_SPEC_REGION}", "secret_access_key": "${MXL_SPEC_SECRET}"}
+    store = mxl.LakeStore(tmp_path, storage_options=options)
+    assert (store.storage.region, store.storage.secret_access_key) == ("eu-west-1", "first-secret")
+    assert store.spec.storage_options == options
+    shipped = pickle.dumps(store.spec)
+    assert b"first-secret" not in shipped and "first-secret" not in repr(store.spec)
+    monkeypatch.setenv("MXL_SPEC_SECRET", "the-workers-secret")  # another process's environment
+    assert pickle.loads(shipped).open().storage.secret_access_key == "the-workers-secret"
+    monkeypatch.delenv("MXL_SPEC_SECRET")
+    with pytest.raises(mxl.StoreConfigError, match=r"secret_access_key uses \$\{MXL_SPEC_SECRET\}"):
+        pickle.loads(shipped).open()
+
+
+def test_a_spec_with_a_literal_credential_opens_here_and_never_pickles(tmp_path: Path) -> None:
+    store = mxl.LakeStore(tmp_path, storage_options={"secret_access_key": "literal-secret"})
+    assert store.spec.open().storage.secret_access_key == "literal-secret"
+    assert "literal-secret" not in repr(store.spec)
+    with pytest.raises(mxl.SecretExposureError, match='pass it as "\\$\\{VAR\\}"'):
+        pickle.dumps(store.spec)
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -143,10 +143,12 @@ def read_increment(
         ValueError: A kind is neither ``new`` nor ``stale``.
         UnknownFeatureError: The feature is unknown.
         StoreConfigError: ``store`` names no store.
+        SecretExposureError: The store's settings hold a literal credential (tasks
+            would carry it): pass it as a ``${VAR}`` reference.
     """
     check_shard((0, shards))  # everything is checked before any task starts
     check_kinds(kinds)
-    spec, handle = StoreSpec.of(store), FeatureHandle.of(feature)
+    spec, handle = StoreSpec.of(store).portable(), FeatureHandle.of(feature)
     by_key = {_key(ref): exprs for ref, exprs in (filters or {}).items()}
     reads = [
         ShardRead(

@@ -97,8 +97,10 @@ class LakeDatasink(Datasink[dict[str, Any]]):
         Raises:
             ReadOnlyStoreError: The store is read-only (before any task starts).
             UnknownFeatureError: The feature is unknown.
+            SecretExposureError: The store's settings hold a literal credential (tasks
+                would carry it): pass it as a ``${VAR}`` reference.
         """
-        self._store = StoreSpec.of(store)
+        self._store = StoreSpec.of(store).portable()
         if self._store.read_only:
             raise ReadOnlyStoreError(
                 f"{self._store.root} is read-only: a datasink writes; open it writable"

@@ -18,6 +18,7 @@ import narwhals as nw
 
 from metaxy_lake.catalog import Commit
 from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT, PushResult, SnapshotRecord
+from metaxy_lake.credentials import expand, redact_uri
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import StoreConfigError
@@ -63,11 +64,15 @@ class LakeStore(Audits):
         hash_algorithm: Record hash algorithm: ``"md5"`` or ``"sha256"``.
         storage_options: Object-store settings (``endpoint_url``, ``region``,
             ``access_key_id``, ``secret_access_key``, ``session_token``, ``allow_http``);
-            unset ones come from the standard AWS environment variables.
+            unset ones come from the standard AWS environment variables. A value may be a
+            ``${VAR}`` reference, expanded from the environment of each process that opens
+            the store: the way to hand a credential to workers (``spec`` carries the
+            reference; a literal credential never leaves this process).
         read_only: Refuse every write, delete and maintenance with ``ReadOnlyStoreError``.
         catalog: For ``format="iceberg"``: pyiceberg catalog properties
             (``{"type": "sql", "uri": "sqlite:///..."}``, ``{"type": "rest", ...}``); a
-            local root defaults to an SQLite catalog at ``_catalog/iceberg.db``.
+            local root defaults to an SQLite catalog at ``_catalog/iceberg.db``. Values
+            may be ``${VAR}`` references, as in ``storage_options``.
         namespace: For ``format="iceberg"``: the catalog namespace (``metaxy``).
         commit_timeout_s: How long a commit keeps retrying conflicts with other writers
             before it raises ``CommitConflictError`` (nothing committed).
@@ -107,8 +112,10 @@ class LakeStore(Audits):
         retention: dt.timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.root = normalize_root(root)
+        # ${VAR} references expand here, from this process's environment; the spec keeps them
         self.storage = StorageConfig.resolve(storage_options)
-        options = format_options(format, catalog, namespace)
+        expanded = None if catalog is None else expand(catalog, "catalog")
+        options = format_options(format, expanded, namespace)
         self.format: TableFormat = load_format(
             format, self.root, self.storage, options, commit_timeout_s
         )
@@ -164,7 +171,7 @@ class LakeStore(Audits):
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
-        return f"LakeStore({self.root!r}, format={self.format.name!r}{mode})"
+        return f"LakeStore({redact_uri(self.root)!r}, format={self.format.name!r}{mode})"
 
     def context(self) -> StoreContext:
         """The store seen from inside (its settings and chain), for the modules of ``store``."""

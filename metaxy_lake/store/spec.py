@@ -3,17 +3,23 @@
 Ray tasks and serverless functions get a ``StoreSpec``, never a ``LakeStore``: a store holds
 a DuckDB session and open tables, which neither pickle nor belong in another process. Each
 process opens the store from its spec (and shares its own engine session).
+
+A spec sent to another process carries no secret: credentials travel as ``${VAR}``
+references (a store opened from ``metaxy_lake.toml`` keeps its references), which the
+receiving process expands from its own environment. Pickling a spec that holds a literal
+credential raises ``SecretExposureError``; its ``repr`` shows no credential.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metaxy_lake.errors import StoreConfigError
+from metaxy_lake.credentials import literal_credentials, redact, redact_uri
+from metaxy_lake.errors import SecretExposureError, StoreConfigError
 
 if TYPE_CHECKING:
     from metaxy_lake.store.lake_store import LakeStore
@@ -37,9 +43,10 @@ _MAPPING_KEYS = frozenset(
 class StoreSpec:
     """Everything ``LakeStore`` was opened with, but the engine session.
 
-    Storage options are the ones given explicitly; the process that opens the spec fills
-    the others from its own environment (the standard AWS variables), so credentials from
-    the environment never travel with it.
+    Storage options are the ones given explicitly, as given (``${VAR}`` references not
+    expanded); the process that opens the spec expands them and fills the others from its
+    own environment (the standard AWS variables), so credentials from the environment never
+    travel with it. Catalog properties alike.
 
     Attributes:
         root: The store's root URI (absolute for a local directory).
@@ -68,6 +75,41 @@ class StoreSpec:
     fallback: tuple[tuple[StoreSpec, str | None], ...] = ()
     name: str | None = None
     retention_s: float | None = None
+
+    def __repr__(self) -> str:
+        shown = (f"{f.name}={redact(f.name, getattr(self, f.name))!r}" for f in fields(self))
+        return f"StoreSpec({', '.join(shown)})"
+
+    def portable(self) -> StoreSpec:
+        """This spec, checked to hold no literal credential (fit to send to another process).
+
+        Raises:
+            SecretExposureError: A storage option or catalog property (of this store or
+                of its fallback chain) holds a credential that is no ``${VAR}`` reference.
+        """
+        literal = [f"storage_options.{key}" for key in literal_credentials(self.storage_options)]
+        literal += [f"catalog.{key}" for key in literal_credentials(self.catalog or {})]
+        if literal:
+            raise SecretExposureError(
+                f"the spec of {redact_uri(self.root)} holds a literal credential "
+                f"({', '.join(literal)}), which never leaves this process: pass it as "
+                '"${VAR}" (e.g. storage_options={"secret_access_key": "${MY_SECRET}"}) and '
+                "set VAR in the workers' environment, or leave it out and let the standard "
+                "AWS variables supply it"
+            )
+        for spec, _ in self.fallback:
+            spec.portable()
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickle holds: the spec, once checked to hold no literal credential."""
+        return dict(self.portable().__dict__)
+
+    def __copy__(self) -> StoreSpec:
+        return self  # immutable: a copy in this process needs no check
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> StoreSpec:
+        return self
 
     def open(self) -> LakeStore:
         """Open the store this spec describes (in this process's engine session)."""
