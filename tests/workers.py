@@ -62,6 +62,23 @@ def race_first_writes(
             raise
 
 
+def write_batches_landed(kwargs: dict[str, Any], writer: int, writes: int, rows: int) -> list[int]:
+    """Write ``writes`` batches; return the ``seq`` of each that landed.
+
+    ``CommitConflictError`` (nothing committed) skips a batch; any other error propagates.
+    """
+    feature = batch_feature()
+    store = mxl.LakeStore(**kwargs)
+    landed = []
+    for seq in range(writes):
+        try:
+            store.write(feature, batch(writer, seq, rows), write_id=f"w{writer}-s{seq}")
+        except mxl.CommitConflictError:
+            continue
+        landed.append(seq)
+    return landed
+
+
 if __name__ == "__main__":  # python workers.py '<kwargs repr>' writer writes rows
     import ast
 

@@ -26,19 +26,27 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
     arrow_schema,
-    retry_commit,
 )
 from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS
 from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
+_EXPIRED_MARKERS = ("/_versions/", "/_transactions/")
+"""Where expiry removed what a commit read: the manifest (or transaction) of its read
+version is "not found" (measured after ``expire(older_than=0)``); a fresh read retries."""
+
+UNVERIFIED_AGE = dt.timedelta(days=7)
+"""How old a file no version references must be before ``cleanup_old_versions`` removes it
+without ``delete_unverified`` (pylance 14; no parameter changes it)."""
 
 
 def _is_conflict(exc: Exception) -> bool:
-    return isinstance(exc, OSError | RuntimeError) and any(
-        marker in str(exc) for marker in _CONFLICT_MARKERS
-    )
+    if not isinstance(exc, OSError | RuntimeError):
+        return False
+    text = str(exc)
+    expired = "not found" in text.lower() and any(m in text for m in _EXPIRED_MARKERS)
+    return expired or any(marker in text for marker in _CONFLICT_MARKERS)
 
 
 def _naive_utc(when: dt.datetime) -> dt.datetime:
@@ -126,9 +134,11 @@ class LanceTable(LakeTable):
             )
             return self._commit_transaction(transaction)
 
-        what = f"append to {self.ref.name}"
-        self._dataset = retry_commit(attempt, _is_conflict, self.commit_timeout_s, what)
+        self._dataset = self._retry(attempt, "append to")
         return self._committed_version(metadata, self.version)
+
+    def _is_conflict(self, exc: Exception) -> bool:
+        return _is_conflict(exc)
 
     def _commit_transaction(self, transaction: Any) -> Any:
         try:
@@ -157,8 +167,7 @@ class LanceTable(LakeTable):
             transaction.transaction_properties = dict(metadata)
             return self._commit_transaction(transaction)
 
-        what = f"delete from {self.ref.name}"
-        self._dataset = retry_commit(attempt, _is_conflict, self.commit_timeout_s, what)
+        self._dataset = self._retry(attempt, "delete from")
         return self.version
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
@@ -199,20 +208,33 @@ class LanceTable(LakeTable):
         pylance's compaction takes no transaction properties, so ``metadata`` is not
         recorded (``capabilities.compaction_metadata`` is False).
         """
-        self._reload()
-        before = self.version
-        self._dataset.optimize.compact_files()
-        self._reload()
-        return self.version if self.version != before else None
+
+        def attempt() -> int | None:
+            self._reload()
+            before = self.version
+            self._dataset.optimize.compact_files()
+            self._reload()
+            return self.version if self.version != before else None
+
+        return self._retry(attempt, "compaction of")
 
     def expire(self, older_than: dt.datetime) -> int:
-        """Remove versions older than ``older_than`` (never the latest)."""
-        age = dt.datetime.now(dt.UTC) - older_than
-        stats = self._dataset.cleanup_old_versions(
-            older_than=max(age, dt.timedelta(0)), delete_unverified=True
-        )
-        self._reload()
-        return int(stats.old_versions)
+        """Remove versions older than ``older_than`` (never the latest) and their files.
+
+        Never with ``delete_unverified``: it removes every file no version references yet,
+        whatever its age, a writer's staged files among them (the writer's commit then
+        references missing files and the table cannot be read again). Without it, Lance
+        keeps such files ``UNVERIFIED_AGE``, beyond ``STAGED_FILE_GRACE``.
+        """
+
+        def attempt() -> int:
+            self._reload()
+            age = dt.datetime.now(dt.UTC) - older_than
+            stats = self._dataset.cleanup_old_versions(older_than=max(age, dt.timedelta(0)))
+            self._reload()
+            return int(stats.old_versions)
+
+        return self._retry(attempt, "expiry of")
 
 
 class LanceFormat(TableFormat):
@@ -220,6 +242,7 @@ class LanceFormat(TableFormat):
 
     name = "lance"
     capabilities = Capabilities(compaction_metadata=False)
+    unreferenced_files_kept = UNVERIFIED_AGE
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> LanceTable | None:
         """Open the latest version, or one as of a version or a time."""
