@@ -105,7 +105,7 @@ def test_delta_expiry_leaves_the_table_properties_and_later_history_alone(delta_
     assert versions_read(store, feature) == kept
 
 
-RACE_WRITERS, RACE_WRITES, RACE_ROWS, VICTIMS = 3, 10, 50, 8
+RACE_WRITERS, RACE_WRITES, RACE_ROWS, VICTIMS = 3, 10, 50, 24
 MAINTENANCE_ROUNDS, MAINTENANCE_S = 200, 90.0
 
 

@@ -174,6 +174,27 @@ def retry_commit(
         delay = min(delay * 2, 1.0)
 
 
+VANISHED_TRIES = 5
+"""Times a read is made when a file it listed was gone when it read it."""
+
+
+def retry_vanished(read: Callable[[], T], vanished: Callable[[Exception], bool]) -> T:
+    """Call ``read``, and again when it failed on a file that expiry removed meanwhile.
+
+    Expiry removes old log entries, checkpoints and manifests while others read: a read
+    that listed one before its removal and read it after fails, and a fresh read lists
+    again. A file missing for good fails every try: the last error propagates.
+    """
+    for tried in range(1, VANISHED_TRIES):
+        try:
+            return read()
+        except Exception as exc:
+            if not vanished(exc):
+                raise
+        time.sleep(0.02 * tried * (0.5 + random.random()))
+    return read()
+
+
 class LakeTable(ABC):
     """One table of a lakehouse format, opened at one version."""
 

@@ -33,6 +33,7 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
     arrow_schema,
+    retry_vanished,
 )
 from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, HASHES
@@ -57,6 +58,32 @@ _LOG_ENTRY = re.compile(r"^(\d{20})\.")
 """A log entry, checkpoint or checksum of one version (``_delta_log/<version>.*``)."""
 _EXPIRED_LOG = "Invalid table version"
 """What a commit raises when expiry removed the log entry of the version it read."""
+
+
+def _vanished(exc: Exception) -> bool:
+    """Whether expiry removed a log entry or checkpoint that a load had listed.
+
+    Measured while ``expire(older_than=0)`` runs: "File not found: .../_delta_log/N.json"
+    and "Object at location .../_delta_log/N.checkpoint.parquet not found".
+    """
+    text = str(exc)
+    return (
+        isinstance(exc, DeltaError | OSError)
+        and "_delta_log/" in text
+        and ("not found" in text.lower())
+    )
+
+
+def _load(uri: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable:
+    """The table at ``uri`` (as of ``version`` when given)."""
+    return retry_vanished(
+        lambda: DeltaTable(uri, version=version, storage_options=options), _vanished
+    )
+
+
+def _log(table: DeltaTable, limit: int | None = None) -> list[dict[str, Any]]:
+    """The commit infos of the newest log entries, newest first."""
+    return retry_vanished(lambda: table.history(limit), _vanished)
 
 
 def _encoded(schema: pa.Schema) -> list[str]:
@@ -86,7 +113,7 @@ def _version_at(table: DeltaTable, as_of: AsOf) -> int:
     if isinstance(as_of, int):
         return as_of
     limit = as_of.timestamp() * 1000
-    versions = [int(h["version"]) for h in table.history() if h["timestamp"] <= limit]
+    versions = [int(h["version"]) for h in _log(table) if h["timestamp"] <= limit]
     if not versions:
         raise ValueError("the table's first commit is later")
     return max(versions)
@@ -95,7 +122,7 @@ def _version_at(table: DeltaTable, as_of: AsOf) -> int:
 def _history(table: DeltaTable, limit: int | None) -> list[CommitRecord]:
     """A Delta table's commits newest first, with the custom metadata of each."""
     records = []
-    for entry in table.history(limit):
+    for entry in _log(table, limit):
         metrics = entry.get("operationMetrics") or {}
         rows = metrics.get("num_added_rows", metrics.get("num_target_rows_deleted"))
         records.append(
@@ -164,7 +191,7 @@ class DeltaLakeTable(LakeTable):
             return None
         table = self._table
         if version != self.version:
-            table = DeltaTable(self.ref.uri, version=version, storage_options=self._options)
+            table = _load(self.ref.uri, self._options, version)
         uris = table.file_uris()
         rows = pa.table(table.get_add_actions(flatten=True)).column("num_records").to_pylist()
         if len(uris) != len(rows) or any(n is None for n in rows):
@@ -179,7 +206,7 @@ class DeltaLakeTable(LakeTable):
         return len(self._table.file_uris())
 
     def _reload(self) -> None:
-        self._table = DeltaTable(self.ref.uri, storage_options=self._options)
+        self._table = _load(self.ref.uri, self._options)
 
     def _made(self, metadata: Mapping[str, str]) -> int:
         """The version the commit just made (delta-rs does not return it)."""
@@ -243,9 +270,8 @@ class DeltaLakeTable(LakeTable):
 
     def _is_conflict(self, exc: Exception) -> bool:
         """A concurrent commit won, or expiry removed the log entry this attempt read."""
-        if isinstance(exc, CommitFailedError) or (
-            isinstance(exc, DeltaError) and _EXPIRED_LOG in str(exc)
-        ):
+        expired = isinstance(exc, DeltaError) and _EXPIRED_LOG in str(exc)
+        if isinstance(exc, CommitFailedError) or expired or _vanished(exc):
             self._reload()
             return True
         return False
@@ -287,12 +313,12 @@ class DeltaLakeTable(LakeTable):
         """
         if version > self.version:
             return None
-        latest = DeltaTable(self.ref.uri, storage_options=self._options)
+        latest = _load(self.ref.uri, self._options)
         newest = latest.version()
         found = {r.version: r for r in _history(latest, newest - version + 1)}
         # history() reads the newest log entries whatever is loaded, numbered down from the
         # loaded version: a commit landing in between would shift every number
-        if DeltaTable(self.ref.uri, storage_options=self._options).version() != newest:
+        if _load(self.ref.uri, self._options).version() != newest:
             return None
         wanted = range(self.version, version, -1)
         if any(v not in found for v in wanted) or version not in found:
@@ -301,7 +327,7 @@ class DeltaLakeTable(LakeTable):
 
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 0, while the log still holds it."""
-        oldest = min(self._table.history(), key=lambda entry: int(entry["version"]))
+        oldest = min(_log(self._table), key=lambda entry: int(entry["version"]))
         if int(oldest["version"]) != 0:
             return None
         return dt.datetime.fromtimestamp(oldest["timestamp"] / 1000, dt.UTC)
@@ -377,7 +403,7 @@ class DeltaLakeTable(LakeTable):
         )
         if not old:
             return
-        DeltaTable(self.ref.uri, version=version, storage_options=self._options).create_checkpoint()
+        _load(self.ref.uri, self._options, version).create_checkpoint()
         for _, path in old:
             with contextlib.suppress(FileNotFoundError):  # a concurrent expiry came first
                 filesystem.delete_file(path)
@@ -394,7 +420,7 @@ class DeltaFormat(TableFormat):
         """Open the latest version (or one as of a version or time), or ``None``."""
         options = object_store_options(self.root, self.storage)
         try:
-            table = DeltaTable(ref.uri, storage_options=options)
+            table = _load(ref.uri, options)
         except TableNotFoundError:
             return None
         if as_of is not None:

@@ -26,27 +26,45 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
     arrow_schema,
+    retry_vanished,
 )
 from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS
 from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
-_EXPIRED_MARKERS = ("/_versions/", "/_transactions/")
-"""Where expiry removed what a commit read: the manifest (or transaction) of its read
-version is "not found" (measured after ``expire(older_than=0)``); a fresh read retries."""
+_VANISHED_MARKERS = (".manifest", ".txn")
+"""A version's manifest or transaction file, named in a "not found" error."""
 
 UNVERIFIED_AGE = dt.timedelta(days=7)
 """How old a file no version references must be before ``cleanup_old_versions`` removes it
 without ``delete_unverified`` (pylance 14; no parameter changes it)."""
 
 
-def _is_conflict(exc: Exception) -> bool:
-    if not isinstance(exc, OSError | RuntimeError):
-        return False
+def _vanished(exc: Exception) -> bool:
+    """Whether expiry removed a version's manifest or transaction that a read had listed.
+
+    Measured while ``expire(older_than=0)`` runs: "_versions/N.manifest not found" from a
+    commit whose read version was removed, and from ``versions()``; a fresh read lists again.
+    """
     text = str(exc)
-    expired = "not found" in text.lower() and any(m in text for m in _EXPIRED_MARKERS)
-    return expired or any(marker in text for marker in _CONFLICT_MARKERS)
+    return (
+        isinstance(exc, OSError | ValueError | RuntimeError)
+        and "not found" in text.lower()
+        and any(marker in text for marker in _VANISHED_MARKERS)
+    )
+
+
+def _is_conflict(exc: Exception) -> bool:
+    return _vanished(exc) or (
+        isinstance(exc, OSError | RuntimeError)
+        and any(marker in str(exc) for marker in _CONFLICT_MARKERS)
+    )
+
+
+def _load(uri: str, options: dict[str, str] | None, **at: Any) -> Any:
+    """The dataset at ``uri`` (as of ``version=`` or ``asof=`` when given)."""
+    return retry_vanished(lambda: lance.dataset(uri, storage_options=options, **at), _vanished)
 
 
 def _naive_utc(when: dt.datetime) -> dt.datetime:
@@ -92,7 +110,7 @@ class LanceTable(LakeTable):
             return {}
         dataset = self._dataset
         if version != self.version:
-            dataset = lance.dataset(self.ref.uri, version=version, storage_options=self._options)
+            dataset = _load(self.ref.uri, self._options, version=version)
         out = {}
         for fragment in dataset.get_fragments():
             meta = fragment.metadata
@@ -109,14 +127,18 @@ class LanceTable(LakeTable):
 
     def _commits_between(self, version: int) -> list[CommitRecord] | None:
         """Lance numbers versions one by one: read only the transactions in between."""
-        kept = {int(v["version"]): v["timestamp"] for v in self._dataset.versions()}
-        wanted = range(self.version, version, -1)
-        if version > self.version or version not in kept or any(v not in kept for v in wanted):
-            return None
-        return [self._record(self._dataset, v, kept[v]) for v in wanted]
+
+        def read() -> list[CommitRecord] | None:
+            kept = {int(v["version"]): v["timestamp"] for v in self._dataset.versions()}
+            wanted = range(self.version, version, -1)
+            if version > self.version or version not in kept or any(v not in kept for v in wanted):
+                return None
+            return [self._record(self._dataset, v, kept[v]) for v in wanted]
+
+        return retry_vanished(read, _vanished)
 
     def _reload(self) -> None:
-        self._dataset = lance.dataset(self.ref.uri, storage_options=self._options)
+        self._dataset = _load(self.ref.uri, self._options)
 
     def stage(self, data: pa.Table) -> Any:
         """Write fragments that no version references yet."""
@@ -172,12 +194,16 @@ class LanceTable(LakeTable):
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
         """Versions newest first (as stored now), with each transaction's properties."""
-        latest = lance.dataset(self.ref.uri, storage_options=self._options)
-        versions = sorted(latest.versions(), key=lambda v: v["version"], reverse=True)
-        return [
-            self._record(latest, int(e["version"]), cast(dt.datetime, e["timestamp"]))
-            for e in versions[:limit]
-        ]
+
+        def read() -> list[CommitRecord]:
+            latest = _load(self.ref.uri, self._options)
+            versions = sorted(latest.versions(), key=lambda v: v["version"], reverse=True)
+            return [
+                self._record(latest, int(e["version"]), cast(dt.datetime, e["timestamp"]))
+                for e in versions[:limit]
+            ]
+
+        return retry_vanished(read, _vanished)
 
     @staticmethod
     def _record(dataset: Any, version: int, timestamp: dt.datetime) -> CommitRecord:
@@ -196,8 +222,8 @@ class LanceTable(LakeTable):
 
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 1 (Lance counts from 1), while it is kept."""
-        latest = lance.dataset(self.ref.uri, storage_options=self._options)
-        oldest = min(latest.versions(), key=lambda v: v["version"])
+        versions = retry_vanished(lambda: _load(self.ref.uri, self._options).versions(), _vanished)
+        oldest = min(versions, key=lambda v: v["version"])
         if int(oldest["version"]) != 1:
             return None
         return cast(dt.datetime, oldest["timestamp"]).replace(tzinfo=dt.UTC)
@@ -248,7 +274,7 @@ class LanceFormat(TableFormat):
         """Open the latest version, or one as of a version or a time."""
         options = object_store_options(self.root, self.storage)
         try:
-            dataset = lance.dataset(ref.uri, storage_options=options)
+            dataset = _load(ref.uri, options)
         except (OSError, ValueError) as exc:
             if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
                 return None
