@@ -10,6 +10,7 @@ slow stage races writer processes against maintenance loops.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import time
@@ -17,11 +18,10 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import narwhals as nw
 import pytest
 from deltalake import DeltaTable
 from test_s3 import batches
-from workers import batch, batch_feature, write_batches_landed
+from workers import batch, batch_feature, hard_delete_each, write_batches_landed
 
 import metaxy_lake as mxl
 from metaxy_lake.failpoints import WRITE_AFTER_DATA_FILES, FailpointError
@@ -59,6 +59,13 @@ def test_a_commit_staged_before_compaction_and_expiry_lands_whole(store, monkeyp
     expected = {(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)}
     assert batches(store) == dict.fromkeys(expected, ROWS)
     versions_read(store, feature)
+
+
+def test_a_commit_deadline_beyond_the_staged_file_grace_is_refused(tmp_path) -> None:
+    root = tmp_path / "store"
+    with pytest.raises(mxl.StoreConfigError, match="commit_timeout_s"):
+        mxl.LakeStore(root, commit_timeout_s=base.MAX_COMMIT_TIMEOUT_S + 1)
+    assert not root.exists()
 
 
 @pytest.fixture
@@ -109,55 +116,49 @@ RACE_WRITERS, RACE_WRITES, RACE_ROWS, VICTIMS = 3, 10, 50, 24
 MAINTENANCE_ROUNDS, MAINTENANCE_S = 200, 90.0
 
 
-def maintain(store: mxl.LakeStore, feature: type[mxl.Feature], round_: int) -> str | None:
-    """One maintenance step of the loop; the sample it hard-deleted, if any.
+def maintain(store: mxl.LakeStore, feature: type[mxl.Feature], round_: int) -> None:
+    """One step of the maintenance loop: expire (by retention, then all), or compact.
 
     Only ``CommitConflictError`` may reach the caller (nothing happened then).
     """
-    step = round_ % 4
-    victim = f"w99-s0-r{round_ // 4 % VICTIMS}"
-    try:
+    step = round_ % 3
+    with contextlib.suppress(mxl.CommitConflictError):
         if step == 0:
             store.expire(feature)
         elif step == 1:
             store.compact(feature)
-        elif step == 2:
-            store.delete(feature, nw.col("sample_uid") == victim, soft=False)
-            return victim
         else:
             store.expire(feature, older_than=dt.timedelta(0))
-    except mxl.CommitConflictError:
-        pass
-    return None
 
 
 @pytest.mark.slow
 def test_writers_racing_compaction_expiry_and_hard_deletes_lose_nothing(store_kwargs) -> None:
+    """Writer processes and a hard-deleting process, while this one compacts and expires."""
     feature = batch_feature()
     store = mxl.LakeStore(**store_kwargs)
     store.write(feature, batch(99, 0, VICTIMS))  # the samples the hard deletes remove
-    deleted: set[str] = set()
+    victims = [f"w99-s0-r{i}" for i in range(VICTIMS)]
     spawn = multiprocessing.get_context("spawn")  # delta-rs is not fork-safe
-    with ProcessPoolExecutor(RACE_WRITERS, mp_context=spawn) as pool:
-        futures = [
+    with ProcessPoolExecutor(RACE_WRITERS + 1, mp_context=spawn) as pool:
+        writers = [
             pool.submit(write_batches_landed, store_kwargs, w, RACE_WRITES, RACE_ROWS)
             for w in range(RACE_WRITERS)
         ]
+        deleter = pool.submit(hard_delete_each, store_kwargs, victims)
         start = time.monotonic()
         for round_ in range(MAINTENANCE_ROUNDS):
-            if all(f.done() for f in futures) or time.monotonic() - start > MAINTENANCE_S:
+            running = not all(f.done() for f in [*writers, deleter])
+            if not running or time.monotonic() - start > MAINTENANCE_S:
                 break
-            victim = maintain(store, feature, round_)
-            if victim is not None:
-                deleted.add(victim)
-        landed = {w: f.result() for w, f in enumerate(futures)}  # any other error raises
+            maintain(store, feature, round_)
+        landed = {w: f.result() for w, f in enumerate(writers)}  # any other error raises
+        deleted = deleter.result()
     expected = {(w, s): RACE_ROWS for w, seqs in landed.items() for s in seqs}
     found = batches(store)
-    victims_left = found.pop((99, 0), 0)
+    assert found.pop((99, 0), 0) == VICTIMS - len(deleted)
     assert found == expected
-    rows = store.read(feature).collect().to_polars()
-    assert deleted.isdisjoint(rows["sample_uid"].to_list())
-    assert victims_left == VICTIMS - len(deleted)
+    live = store.read(feature).collect().to_polars()["sample_uid"].to_list()
+    assert set(deleted).isdisjoint(live)
     versions_read(store, feature)
     store.write(feature, batch(100, 0, RACE_ROWS))  # the table takes writes after
     assert batches(store)[(100, 0)] == RACE_ROWS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 import metaxy_lake as mxl
@@ -77,6 +78,23 @@ def write_batches_landed(kwargs: dict[str, Any], writer: int, writes: int, rows:
             continue
         landed.append(seq)
     return landed
+
+
+def hard_delete_each(kwargs: dict[str, Any], samples: list[str]) -> list[str]:
+    """Hard-delete each sample of ``batch_feature()`` in turn; return those deleted.
+
+    ``CommitConflictError`` (nothing deleted) skips a sample; any other error propagates.
+    """
+    feature = batch_feature()
+    store = mxl.LakeStore(**kwargs)
+    deleted = []
+    for sample in samples:
+        try:
+            store.delete(feature, nw.col("sample_uid") == sample, soft=False)
+        except mxl.CommitConflictError:
+            continue
+        deleted.append(sample)
+    return deleted
 
 
 if __name__ == "__main__":  # python workers.py '<kwargs repr>' writer writes rows

@@ -426,8 +426,8 @@ class TableFormat(ABC):
         if not 0 <= commit_timeout_s <= MAX_COMMIT_TIMEOUT_S:
             raise StoreConfigError(
                 f"commit_timeout_s={commit_timeout_s:g} is out of range: give seconds "
-                f"from 0 to {MAX_COMMIT_TIMEOUT_S:g} (staged data files are kept "
-                f"{STAGED_FILE_GRACE} while their commit retries)"
+                f"from 0 to {MAX_COMMIT_TIMEOUT_S:g} (a commit's staged data files are kept "
+                f"{STAGED_FILE_GRACE.total_seconds() / 3600:g} hours while it retries)"
             )
         self.root = root
         self.storage = storage

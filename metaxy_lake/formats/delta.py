@@ -269,11 +269,20 @@ class DeltaLakeTable(LakeTable):
         return self._made(metadata)
 
     def _is_conflict(self, exc: Exception) -> bool:
-        """A concurrent commit won, or expiry removed the log entry this attempt read."""
+        """A concurrent commit won, or expiry removed a log entry or file this attempt read.
+
+        A data file "not found" while the table has moved on was removed by a compaction
+        and an expiry since the attempt's version (measured: a MERGE racing both); while
+        it has not, the file is missing for good and the error stands.
+        """
         expired = isinstance(exc, DeltaError) and _EXPIRED_LOG in str(exc)
         if isinstance(exc, CommitFailedError) or expired or _vanished(exc):
             self._reload()
             return True
+        if isinstance(exc, DeltaError | OSError) and "not found" in str(exc).lower():
+            read = self.version
+            self._reload()
+            return self.version != read
         return False
 
     def add_columns(self, fields: Sequence[pa.Field]) -> None:

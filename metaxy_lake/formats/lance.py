@@ -160,7 +160,18 @@ class LanceTable(LakeTable):
         return self._committed_version(metadata, self.version)
 
     def _is_conflict(self, exc: Exception) -> bool:
-        return _is_conflict(exc)
+        """A conflict, or a data file "not found" while the table has moved on.
+
+        A compaction and an expiry removed the file since the attempt's version; while
+        the table has not moved on, the file is missing for good and the error stands.
+        """
+        if _is_conflict(exc):
+            return True
+        if isinstance(exc, OSError | ValueError | RuntimeError) and "not found" in str(exc).lower():
+            read = self.version
+            self._reload()
+            return self.version != read
+        return False
 
     def _commit_transaction(self, transaction: Any) -> Any:
         try:
