@@ -81,7 +81,8 @@ def write_batches_landed(kwargs: dict[str, Any], writer: int, writes: int, rows:
 
 
 def hard_delete_each(kwargs: dict[str, Any], samples: list[str]) -> list[str]:
-    """Hard-delete each sample of ``batch_feature()`` in turn; return those deleted.
+    """Hard-delete each sample of ``batch_feature()`` in turn; return those whose delete
+    committed (one that matched no row commits nothing).
 
     ``CommitConflictError`` (nothing deleted) skips a sample; any other error propagates.
     """
@@ -90,10 +91,11 @@ def hard_delete_each(kwargs: dict[str, Any], samples: list[str]) -> list[str]:
     deleted = []
     for sample in samples:
         try:
-            store.delete(feature, nw.col("sample_uid") == sample, soft=False)
+            result = store.delete(feature, nw.col("sample_uid") == sample, soft=False)
         except mxl.CommitConflictError:
             continue
-        deleted.append(sample)
+        if result.version is not None:
+            deleted.append(sample)
     return deleted
 
 

@@ -397,18 +397,17 @@ class DeltaLakeTable(LakeTable):
 
         A checkpoint at ``version`` first, so that it and every later version still load.
         delta-rs's ``cleanup_metadata`` takes no cutoff (only the table property), hence
-        the removal here. Newest first: a removal cut short leaves the oldest entries, from
-        version 0 on, which still load.
+        the removal here. Oldest first: the log never has a gap, which a concurrent load
+        refuses ("Expected contiguous commit files", measured when removing newest first).
+        A removal cut short leaves entries with no checkpoint before them: the next expiry
+        removes them.
         """
         filesystem, base = pyarrow_filesystem(self.ref.uri, self._storage)
         entries = filesystem.get_file_info(fs.FileSelector(f"{base.rstrip('/')}/_delta_log"))
         old = sorted(
-            (
-                (int(match.group(1)), entry.path)
-                for entry in entries
-                if (match := _LOG_ENTRY.match(entry.base_name)) and int(match.group(1)) < version
-            ),
-            reverse=True,
+            (int(match.group(1)), entry.path)
+            for entry in entries
+            if (match := _LOG_ENTRY.match(entry.base_name)) and int(match.group(1)) < version
         )
         if not old:
             return
