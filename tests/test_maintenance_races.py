@@ -112,8 +112,8 @@ def test_delta_expiry_leaves_the_table_properties_and_later_history_alone(delta_
     assert versions_read(store, feature) == kept
 
 
-RACE_WRITERS, RACE_WRITES, RACE_ROWS, VICTIMS = 3, 10, 50, 24
-MAINTENANCE_ROUNDS, MAINTENANCE_S = 200, 90.0
+RACE_WRITERS, RACE_WRITES, RACE_ROWS, VICTIMS = 3, 8, 50, 16
+MAINTENANCE_ROUNDS, MAINTENANCE_S, MAINTENANCE_PAUSE_S = 200, 60.0, 0.1
 
 
 def maintain(store: mxl.LakeStore, feature: type[mxl.Feature], round_: int) -> None:
@@ -151,6 +151,7 @@ def test_writers_racing_compaction_expiry_and_hard_deletes_lose_nothing(store_kw
             if not running or time.monotonic() - start > MAINTENANCE_S:
                 break
             maintain(store, feature, round_)
+            time.sleep(MAINTENANCE_PAUSE_S)  # the writers' commits get through between steps
         landed = {w: f.result() for w, f in enumerate(writers)}  # any other error raises
         deleted = deleter.result()
     expected = {(w, s): RACE_ROWS for w, seqs in landed.items() for s in seqs}
