@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 import metaxy_lake as mxl
@@ -60,6 +61,42 @@ def race_first_writes(
         except BaseException:
             barrier.abort()  # the others stop at the next round instead of waiting
             raise
+
+
+def write_batches_landed(kwargs: dict[str, Any], writer: int, writes: int, rows: int) -> list[int]:
+    """Write ``writes`` batches; return the ``seq`` of each that landed.
+
+    ``CommitConflictError`` (nothing committed) skips a batch; any other error propagates.
+    """
+    feature = batch_feature()
+    store = mxl.LakeStore(**kwargs)
+    landed = []
+    for seq in range(writes):
+        try:
+            store.write(feature, batch(writer, seq, rows), write_id=f"w{writer}-s{seq}")
+        except mxl.CommitConflictError:
+            continue
+        landed.append(seq)
+    return landed
+
+
+def hard_delete_each(kwargs: dict[str, Any], samples: list[str]) -> list[str]:
+    """Hard-delete each sample of ``batch_feature()`` in turn; return those whose delete
+    committed (one that matched no row commits nothing).
+
+    ``CommitConflictError`` (nothing deleted) skips a sample; any other error propagates.
+    """
+    feature = batch_feature()
+    store = mxl.LakeStore(**kwargs)
+    deleted = []
+    for sample in samples:
+        try:
+            result = store.delete(feature, nw.col("sample_uid") == sample, soft=False)
+        except mxl.CommitConflictError:
+            continue
+        if result.version is not None:
+            deleted.append(sample)
+    return deleted
 
 
 if __name__ == "__main__":  # python workers.py '<kwargs repr>' writer writes rows

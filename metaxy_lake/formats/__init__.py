@@ -13,6 +13,7 @@ from metaxy_lake.errors import StoreConfigError, UnknownFormatError
 from metaxy_lake.formats.base import (
     DEFAULT_COMMIT_TIMEOUT_S,
     HISTORY_WINDOW,
+    VANISHED_TRIES,
     Added,
     AsOf,
     Capabilities,
@@ -29,6 +30,7 @@ from metaxy_lake.storage import StorageConfig
 __all__ = [
     "DEFAULT_COMMIT_TIMEOUT_S",
     "HISTORY_WINDOW",
+    "VANISHED_TRIES",
     "Added",
     "AsOf",
     "Capabilities",

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 import pyarrow as pa
 
 from metaxy_lake.arrowtypes import normalize
-from metaxy_lake.errors import CommitConflictError, UnsupportedOperationError
+from metaxy_lake.errors import CommitConflictError, StoreConfigError, UnsupportedOperationError
 from metaxy_lake.failpoints import COMMIT_CONFLICT, WRITE_AFTER_DATA_FILES, failpoint
 from metaxy_lake.schema import APPEND_OPERATIONS, COMMIT_OPERATION, COMMIT_WRITE_ID, PROP_TABLE_ID
 from metaxy_lake.storage import StorageConfig
@@ -40,6 +40,18 @@ HISTORY_WINDOW = 100
 """Commits searched for a write id (the idempotency window)."""
 DEFAULT_COMMIT_TIMEOUT_S = 120.0
 """How long a commit keeps retrying conflicts with other writers."""
+STAGED_FILE_GRACE = dt.timedelta(days=1)
+"""The age under which maintenance never removes a data file that no version references.
+
+A writer stages its data files, then commits them: until the commit lands, no version
+references them, and removing one then makes the commit reference a missing file (every
+later read fails; measured on Lance with ``delete_unverified``). A commit keeps retrying
+for at most ``commit_timeout_s`` (held at or below ``MAX_COMMIT_TIMEOUT_S``, a quarter of
+this window), after the time its files take to write: a day leaves that margin on any
+store. Each format's ``unreferenced_files_kept`` declares how its expiry honours it.
+"""
+MAX_COMMIT_TIMEOUT_S = STAGED_FILE_GRACE.total_seconds() / 4
+"""The longest commit deadline a store accepts (staged files must outlive it)."""
 
 
 @dataclass(frozen=True)
@@ -162,11 +174,50 @@ def retry_commit(
         delay = min(delay * 2, 1.0)
 
 
+VANISHED_TRIES = 5
+"""Times a read is made when a file it listed was gone when it read it."""
+
+
+def retry_vanished(read: Callable[[], T], vanished: Callable[[Exception], bool]) -> T:
+    """Call ``read``, and again when it failed on a file that expiry removed meanwhile.
+
+    Expiry removes old log entries, checkpoints and manifests while others read: a read
+    that listed one before its removal and read it after fails, and a fresh read lists
+    again. A file missing for good fails every try: the last error propagates.
+    """
+    for tried in range(1, VANISHED_TRIES):
+        try:
+            return read()
+        except Exception as exc:
+            if not vanished(exc):
+                raise
+        time.sleep(0.02 * tried * (0.5 + random.random()))
+    return read()
+
+
 class LakeTable(ABC):
     """One table of a lakehouse format, opened at one version."""
 
     ref: TableRef
     commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S
+
+    def _is_conflict(self, exc: Exception) -> bool:
+        """Whether a failed commit attempt left the table as it was and may be tried again.
+
+        Besides other writers' commits, maintenance makes these: a compaction or a hard
+        delete removed the files an attempt read, or expiry removed the log entry of the
+        version it read. A format refreshes what it holds here when it answers yes.
+        """
+        return False
+
+    def _retry(self, attempt: Callable[[], T], what: str) -> T:
+        """Run one commit (a write, delete, compaction or expiry) through ``retry_commit``.
+
+        Raises:
+            CommitConflictError: Still conflicting after ``commit_timeout_s``.
+        """
+        what = f"{what} {self.ref.name}"
+        return retry_commit(attempt, self._is_conflict, self.commit_timeout_s, what)
 
     @property
     @abstractmethod
@@ -345,11 +396,25 @@ class TableFormat(ABC):
         root: The store's root URI.
         storage: Object-store settings (each format spells them its own way).
         options: Format-specific options (for Iceberg, ``catalog`` and ``namespace``).
-        commit_timeout_s: How long commits keep retrying conflicts.
+        commit_timeout_s: How long commits keep retrying conflicts (at most
+            ``MAX_COMMIT_TIMEOUT_S``).
+
+    Raises:
+        StoreConfigError: ``commit_timeout_s`` is negative or above the maximum.
     """
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    unreferenced_files_kept: ClassVar[dt.timedelta | None]
+    """How old a data file no version references must be before expiry removes it (None:
+    expiry removes only files that versions it drops referenced); at least
+    ``STAGED_FILE_GRACE``, so that a pending commit's staged files are never removed."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kept = getattr(cls, "unreferenced_files_kept", None)
+        if kept is not None and kept < STAGED_FILE_GRACE:
+            raise TypeError(f"{cls.__name__} removes staged files younger than STAGED_FILE_GRACE")
 
     def __init__(
         self,
@@ -358,6 +423,12 @@ class TableFormat(ABC):
         options: Mapping[str, Any],
         commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
     ) -> None:
+        if not 0 <= commit_timeout_s <= MAX_COMMIT_TIMEOUT_S:
+            raise StoreConfigError(
+                f"commit_timeout_s={commit_timeout_s:g} is out of range: give seconds "
+                f"from 0 to {MAX_COMMIT_TIMEOUT_S:g} (a commit's staged data files are kept "
+                f"{STAGED_FILE_GRACE.total_seconds() / 3600:g} hours while it retries)"
+            )
         self.root = root
         self.storage = storage
         self.options = dict(options)

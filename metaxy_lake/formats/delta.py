@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Field
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
+from pyarrow import fs
 
 from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats.base import (
@@ -29,7 +33,7 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
     arrow_schema,
-    retry_commit,
+    retry_vanished,
 )
 from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, HASHES
@@ -41,8 +45,45 @@ ROW_GROUP_ROWS = 128 * 1024
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
 
-LOG_RETENTION = "delta.logRetentionDuration"
+VACUUM_SLACK_S = 60
+"""Seconds the vacuum window may fall short of ``older_than`` before it takes one more hour.
+
+delta-rs vacuums by whole hours; rounding up keeps files at least as long as the log
+entries that reference them. The slack keeps ``older_than=0`` at zero hours: the time
+between the caller's cutoff and the vacuum is not a reason to keep an hour of files.
+"""
+
 _UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
+_LOG_ENTRY = re.compile(r"^(\d{20})\.")
+"""A log entry, checkpoint or checksum of one version (``_delta_log/<version>.*``)."""
+_EXPIRED_LOG = "Invalid table version"
+"""What a commit raises when expiry removed the log entry of the version it read."""
+
+
+def _vanished(exc: Exception) -> bool:
+    """Whether expiry removed a log entry or checkpoint that a load had listed.
+
+    Measured while ``expire(older_than=0)`` runs: "File not found: .../_delta_log/N.json"
+    and "Object at location .../_delta_log/N.checkpoint.parquet not found".
+    """
+    text = str(exc)
+    return (
+        isinstance(exc, DeltaError | OSError)
+        and "_delta_log/" in text
+        and ("not found" in text.lower())
+    )
+
+
+def _load(uri: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable:
+    """The table at ``uri`` (as of ``version`` when given)."""
+    return retry_vanished(
+        lambda: DeltaTable(uri, version=version, storage_options=options), _vanished
+    )
+
+
+def _log(table: DeltaTable, limit: int | None = None) -> list[dict[str, Any]]:
+    """The commit infos of the newest log entries, newest first."""
+    return retry_vanished(lambda: table.history(limit), _vanished)
 
 
 def _encoded(schema: pa.Schema) -> list[str]:
@@ -72,7 +113,7 @@ def _version_at(table: DeltaTable, as_of: AsOf) -> int:
     if isinstance(as_of, int):
         return as_of
     limit = as_of.timestamp() * 1000
-    versions = [int(h["version"]) for h in table.history() if h["timestamp"] <= limit]
+    versions = [int(h["version"]) for h in _log(table) if h["timestamp"] <= limit]
     if not versions:
         raise ValueError("the table's first commit is later")
     return max(versions)
@@ -81,7 +122,7 @@ def _version_at(table: DeltaTable, as_of: AsOf) -> int:
 def _history(table: DeltaTable, limit: int | None) -> list[CommitRecord]:
     """A Delta table's commits newest first, with the custom metadata of each."""
     records = []
-    for entry in table.history(limit):
+    for entry in _log(table, limit):
         metrics = entry.get("operationMetrics") or {}
         rows = metrics.get("num_added_rows", metrics.get("num_target_rows_deleted"))
         records.append(
@@ -150,7 +191,7 @@ class DeltaLakeTable(LakeTable):
             return None
         table = self._table
         if version != self.version:
-            table = DeltaTable(self.ref.uri, version=version, storage_options=self._options)
+            table = _load(self.ref.uri, self._options, version)
         uris = table.file_uris()
         rows = pa.table(table.get_add_actions(flatten=True)).column("num_records").to_pylist()
         if len(uris) != len(rows) or any(n is None for n in rows):
@@ -165,7 +206,7 @@ class DeltaLakeTable(LakeTable):
         return len(self._table.file_uris())
 
     def _reload(self) -> None:
-        self._table = DeltaTable(self.ref.uri, storage_options=self._options)
+        self._table = _load(self.ref.uri, self._options)
 
     def _made(self, metadata: Mapping[str, str]) -> int:
         """The version the commit just made (delta-rs does not return it)."""
@@ -224,14 +265,25 @@ class DeltaLakeTable(LakeTable):
                     raise CommitStateUnknownError(f"append to {self.ref.name}: {exc}") from exc
                 raise
 
-        def conflict(exc: Exception) -> bool:
-            if isinstance(exc, CommitFailedError):
-                self._reload()
-                return True
-            return False
-
-        retry_commit(attempt, conflict, self.commit_timeout_s, f"append to {self.ref.name}")
+        self._retry(attempt, "append to")
         return self._made(metadata)
+
+    def _is_conflict(self, exc: Exception) -> bool:
+        """A concurrent commit won, or expiry removed a log entry or file this attempt read.
+
+        A data file "not found" while the table has moved on was removed by a compaction
+        and an expiry since the attempt's version (measured: a MERGE racing both); while
+        it has not, the file is missing for good and the error stands.
+        """
+        expired = isinstance(exc, DeltaError) and _EXPIRED_LOG in str(exc)
+        if isinstance(exc, CommitFailedError) or expired or _vanished(exc):
+            self._reload()
+            return True
+        if isinstance(exc, DeltaError | OSError) and "not found" in str(exc).lower():
+            read = self.version
+            self._reload()
+            return self.version != read
+        return False
 
     def add_columns(self, fields: Sequence[pa.Field]) -> None:
         """Add nullable columns (a metadata-only commit)."""
@@ -241,17 +293,21 @@ class DeltaLakeTable(LakeTable):
     def delete_keys(self, keys: pa.Table, metadata: Mapping[str, str]) -> int:
         """Delete every row matching a key row, with a MERGE (values never enter SQL text)."""
         predicate = " AND ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in keys.column_names)
-        (
-            self._table.merge(
-                source=keys,
-                predicate=predicate,
-                source_alias="s",
-                target_alias="t",
-                commit_properties=_commit(metadata),
+
+        def attempt() -> None:  # a compaction that removed the files it read conflicts
+            (
+                self._table.merge(
+                    source=keys,
+                    predicate=predicate,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=_commit(metadata),
+                )
+                .when_matched_delete()
+                .execute()
             )
-            .when_matched_delete()
-            .execute()
-        )
+
+        self._retry(attempt, "delete from")
         return self._made(metadata)
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
@@ -266,12 +322,12 @@ class DeltaLakeTable(LakeTable):
         """
         if version > self.version:
             return None
-        latest = DeltaTable(self.ref.uri, storage_options=self._options)
+        latest = _load(self.ref.uri, self._options)
         newest = latest.version()
         found = {r.version: r for r in _history(latest, newest - version + 1)}
         # history() reads the newest log entries whatever is loaded, numbered down from the
         # loaded version: a commit landing in between would shift every number
-        if DeltaTable(self.ref.uri, storage_options=self._options).version() != newest:
+        if _load(self.ref.uri, self._options).version() != newest:
             return None
         wanted = range(self.version, version, -1)
         if any(v not in found for v in wanted) or version not in found:
@@ -280,36 +336,85 @@ class DeltaLakeTable(LakeTable):
 
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 0, while the log still holds it."""
-        oldest = min(self._table.history(), key=lambda entry: int(entry["version"]))
+        oldest = min(_log(self._table), key=lambda entry: int(entry["version"]))
         if int(oldest["version"]) != 0:
             return None
         return dt.datetime.fromtimestamp(oldest["timestamp"] / 1000, dt.UTC)
 
     def compact(self, metadata: Mapping[str, str]) -> int | None:
         """Bin-pack small files (OPTIMIZE); rows and their order of history are untouched."""
-        result = self._table.optimize.compact(commit_properties=_commit(metadata))
-        if not result.get("numFilesRemoved"):
+
+        def attempt() -> dict[str, Any]:
+            return self._table.optimize.compact(commit_properties=_commit(metadata))
+
+        if not self._retry(attempt, "compaction of").get("numFilesRemoved"):
             return None
         return self._made(metadata)
 
     def expire(self, older_than: dt.datetime) -> int:
-        """Vacuum unreferenced files and drop log entries older than ``older_than``."""
-        age = dt.datetime.now(dt.UTC) - older_than
-        seconds = max(0, math.floor(age.total_seconds()))
-        removed = self._table.vacuum(
-            retention_hours=seconds // 3600,
-            dry_run=False,
-            enforce_retention_duration=False,
+        """Vacuum the files only versions before ``older_than`` read, then drop their log.
+
+        History lists only versions whose files are all kept: files are vacuumed by whole
+        hours (rounded up), and the log keeps every version from the oldest one committed
+        at or after both ``older_than`` and the vacuum's own cutoff. The table's
+        ``delta.logRetentionDuration`` is never changed (setting it would outlive the call:
+        later automatic checkpoints would shrink history on their own).
+
+        A data file a pending commit staged is never removed: the vacuum is delta-rs's
+        "lite" one, which removes only files a commit removed (measured: an uncommitted
+        file two hours old stays; the "full" vacuum would remove it).
+
+        Returns:
+            How many data files the vacuum removed.
+        """
+
+        def attempt() -> int:
+            self._reload()
+            age = (dt.datetime.now(dt.UTC) - older_than).total_seconds()
+            hours = math.ceil(max(0.0, age - VACUUM_SLACK_S) / 3600)
+            removed = self._table.vacuum(
+                retention_hours=hours,
+                dry_run=False,
+                enforce_retention_duration=False,
+                full=False,
+                commit_properties=_commit({COMMIT_OPERATION: "expire"}),
+            )
+            vacuumed_before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+            self._reload()
+            self._drop_log_before(self._oldest_kept(max(older_than, vacuumed_before)))
+            self._table.create_checkpoint()  # later loads start from the latest version
+            return len(removed)
+
+        return self._retry(attempt, "expiry of")
+
+    def _oldest_kept(self, cutoff: dt.datetime) -> int:
+        """The oldest version committed at or after ``cutoff`` (the latest when none is)."""
+        kept = [r.version for r in _history(self._table, None) if r.timestamp >= cutoff]
+        return min(kept, default=self.version)
+
+    def _drop_log_before(self, version: int) -> None:
+        """Remove the log entries (and checkpoints) of every version before ``version``.
+
+        A checkpoint at ``version`` first, so that it and every later version still load.
+        delta-rs's ``cleanup_metadata`` takes no cutoff (only the table property), hence
+        the removal here. Oldest first: the log never has a gap, which a concurrent load
+        refuses ("Expected contiguous commit files", measured when removing newest first).
+        A removal cut short leaves entries with no checkpoint before them: the next expiry
+        removes them.
+        """
+        filesystem, base = pyarrow_filesystem(self.ref.uri, self._storage)
+        entries = filesystem.get_file_info(fs.FileSelector(f"{base.rstrip('/')}/_delta_log"))
+        old = sorted(
+            (int(match.group(1)), entry.path)
+            for entry in entries
+            if (match := _LOG_ENTRY.match(entry.base_name)) and int(match.group(1)) < version
         )
-        self._table.create_checkpoint()
-        self._table.alter.set_table_properties(  # adds no rows: not in the way of checkpoints
-            {LOG_RETENTION: f"interval {seconds} seconds"},
-            raise_if_not_exists=False,
-            commit_properties=_commit({COMMIT_OPERATION: "expire"}),
-        )
-        self._table.cleanup_metadata()
-        self._reload()
-        return len(removed)
+        if not old:
+            return
+        _load(self.ref.uri, self._options, version).create_checkpoint()
+        for _, path in old:
+            with contextlib.suppress(FileNotFoundError):  # a concurrent expiry came first
+                filesystem.delete_file(path)
 
 
 class DeltaFormat(TableFormat):
@@ -317,12 +422,13 @@ class DeltaFormat(TableFormat):
 
     name = "delta"
     capabilities = Capabilities()
+    unreferenced_files_kept = None  # the "lite" vacuum (see ``DeltaLakeTable.expire``)
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> DeltaLakeTable | None:
         """Open the latest version (or one as of a version or time), or ``None``."""
         options = object_store_options(self.root, self.storage)
         try:
-            table = DeltaTable(ref.uri, storage_options=options)
+            table = _load(ref.uri, options)
         except TableNotFoundError:
             return None
         if as_of is not None:

@@ -20,6 +20,7 @@ from pyiceberg.exceptions import (
     CommitFailedException,
     CommitStateUnknownException,
     NoSuchTableError,
+    ValidationException,
 )
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
@@ -51,7 +52,14 @@ _DELETED = "deleted-records"
 
 
 def _is_conflict(exc: Exception) -> bool:
-    return isinstance(exc, CommitFailedException)
+    """Whether nothing was committed and a fresh table may take the commit.
+
+    Another commit swapped the metadata first (``CommitFailedException``, also when expiry
+    did), or removed what this one builds on ("Cannot find starting snapshot", files
+    deleted concurrently: ``ValidationException``, measured with a hard delete racing a
+    compaction).
+    """
+    return isinstance(exc, CommitFailedException | ValidationException)
 
 
 def _is_catalog_setup_race(exc: Exception) -> bool:
@@ -187,10 +195,13 @@ class IcebergTable(LakeTable):
             except CommitStateUnknownException as exc:  # the catalog may have swapped
                 raise CommitStateUnknownError(f"{what} on {self.ref.name}: {exc}") from exc
 
-        retry_commit(attempt, _is_conflict, self.commit_timeout_s, f"{what} on {self.ref.name}")
+        self._retry(attempt, f"{what} on")
         snapshot = self._table.current_snapshot()
         self._snapshot_id = snapshot.snapshot_id if snapshot is not None else None
         return self._snapshot_id
+
+    def _is_conflict(self, exc: Exception) -> bool:
+        return _is_conflict(exc)
 
     def stage(self, data: pa.Table) -> Any:
         """Write Parquet data files for the current schema."""
@@ -294,11 +305,18 @@ class IcebergTable(LakeTable):
         return self._commit(rewrite, "compaction")
 
     def expire(self, older_than: dt.datetime) -> int:
-        """Expire snapshots older than ``older_than`` (never the current one)."""
-        before = len(self._table.snapshots())
-        self._table.maintenance.expire_snapshots().older_than(older_than).commit()
-        self._table = self._table.refresh()
-        return before - len(self._table.snapshots())
+        """Expire snapshots older than ``older_than`` (never the current one).
+
+        Only the metadata forgets them: pyiceberg 0.12 deletes no data file on expiry and
+        has no orphan-file removal, so no staged file is ever at risk.
+        """
+        before = {s.snapshot_id for s in self._table.refresh().snapshots()}
+
+        def expire(table: Table) -> None:
+            table.maintenance.expire_snapshots().older_than(older_than).commit()
+
+        self._commit(expire, "expiry")
+        return len(before - {s.snapshot_id for s in self._table.snapshots()})
 
 
 class IcebergFormat(TableFormat):
@@ -306,6 +324,7 @@ class IcebergFormat(TableFormat):
 
     name = "iceberg"
     capabilities = Capabilities()
+    unreferenced_files_kept = None  # expiry deletes no file (see ``IcebergTable.expire``)
 
     @functools.cached_property
     def catalog(self) -> Catalog:

@@ -26,19 +26,45 @@ from metaxy_lake.formats.base import (
     TableFormat,
     TableRef,
     arrow_schema,
-    retry_commit,
+    retry_vanished,
 )
 from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS
 from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
+_VANISHED_MARKERS = (".manifest", ".txn")
+"""A version's manifest or transaction file, named in a "not found" error."""
+
+UNVERIFIED_AGE = dt.timedelta(days=7)
+"""How old a file no version references must be before ``cleanup_old_versions`` removes it
+without ``delete_unverified`` (pylance 14; no parameter changes it)."""
+
+
+def _vanished(exc: Exception) -> bool:
+    """Whether expiry removed a version's manifest or transaction that a read had listed.
+
+    Measured while ``expire(older_than=0)`` runs: "_versions/N.manifest not found" from a
+    commit whose read version was removed, and from ``versions()``; a fresh read lists again.
+    """
+    text = str(exc)
+    return (
+        isinstance(exc, OSError | ValueError | RuntimeError)
+        and "not found" in text.lower()
+        and any(marker in text for marker in _VANISHED_MARKERS)
+    )
 
 
 def _is_conflict(exc: Exception) -> bool:
-    return isinstance(exc, OSError | RuntimeError) and any(
-        marker in str(exc) for marker in _CONFLICT_MARKERS
+    return _vanished(exc) or (
+        isinstance(exc, OSError | RuntimeError)
+        and any(marker in str(exc) for marker in _CONFLICT_MARKERS)
     )
+
+
+def _load(uri: str, options: dict[str, str] | None, **at: Any) -> Any:
+    """The dataset at ``uri`` (as of ``version=`` or ``asof=`` when given)."""
+    return retry_vanished(lambda: lance.dataset(uri, storage_options=options, **at), _vanished)
 
 
 def _naive_utc(when: dt.datetime) -> dt.datetime:
@@ -84,7 +110,7 @@ class LanceTable(LakeTable):
             return {}
         dataset = self._dataset
         if version != self.version:
-            dataset = lance.dataset(self.ref.uri, version=version, storage_options=self._options)
+            dataset = _load(self.ref.uri, self._options, version=version)
         out = {}
         for fragment in dataset.get_fragments():
             meta = fragment.metadata
@@ -101,14 +127,18 @@ class LanceTable(LakeTable):
 
     def _commits_between(self, version: int) -> list[CommitRecord] | None:
         """Lance numbers versions one by one: read only the transactions in between."""
-        kept = {int(v["version"]): v["timestamp"] for v in self._dataset.versions()}
-        wanted = range(self.version, version, -1)
-        if version > self.version or version not in kept or any(v not in kept for v in wanted):
-            return None
-        return [self._record(self._dataset, v, kept[v]) for v in wanted]
+
+        def read() -> list[CommitRecord] | None:
+            kept = {int(v["version"]): v["timestamp"] for v in self._dataset.versions()}
+            wanted = range(self.version, version, -1)
+            if version > self.version or version not in kept or any(v not in kept for v in wanted):
+                return None
+            return [self._record(self._dataset, v, kept[v]) for v in wanted]
+
+        return retry_vanished(read, _vanished)
 
     def _reload(self) -> None:
-        self._dataset = lance.dataset(self.ref.uri, storage_options=self._options)
+        self._dataset = _load(self.ref.uri, self._options)
 
     def stage(self, data: pa.Table) -> Any:
         """Write fragments that no version references yet."""
@@ -126,9 +156,22 @@ class LanceTable(LakeTable):
             )
             return self._commit_transaction(transaction)
 
-        what = f"append to {self.ref.name}"
-        self._dataset = retry_commit(attempt, _is_conflict, self.commit_timeout_s, what)
+        self._dataset = self._retry(attempt, "append to")
         return self._committed_version(metadata, self.version)
+
+    def _is_conflict(self, exc: Exception) -> bool:
+        """A conflict, or a data file "not found" while the table has moved on.
+
+        A compaction and an expiry removed the file since the attempt's version; while
+        the table has not moved on, the file is missing for good and the error stands.
+        """
+        if _is_conflict(exc):
+            return True
+        if isinstance(exc, OSError | ValueError | RuntimeError) and "not found" in str(exc).lower():
+            read = self.version
+            self._reload()
+            return self.version != read
+        return False
 
     def _commit_transaction(self, transaction: Any) -> Any:
         try:
@@ -157,18 +200,21 @@ class LanceTable(LakeTable):
             transaction.transaction_properties = dict(metadata)
             return self._commit_transaction(transaction)
 
-        what = f"delete from {self.ref.name}"
-        self._dataset = retry_commit(attempt, _is_conflict, self.commit_timeout_s, what)
+        self._dataset = self._retry(attempt, "delete from")
         return self.version
 
     def history(self, limit: int | None = None) -> list[CommitRecord]:
         """Versions newest first (as stored now), with each transaction's properties."""
-        latest = lance.dataset(self.ref.uri, storage_options=self._options)
-        versions = sorted(latest.versions(), key=lambda v: v["version"], reverse=True)
-        return [
-            self._record(latest, int(e["version"]), cast(dt.datetime, e["timestamp"]))
-            for e in versions[:limit]
-        ]
+
+        def read() -> list[CommitRecord]:
+            latest = _load(self.ref.uri, self._options)
+            versions = sorted(latest.versions(), key=lambda v: v["version"], reverse=True)
+            return [
+                self._record(latest, int(e["version"]), cast(dt.datetime, e["timestamp"]))
+                for e in versions[:limit]
+            ]
+
+        return retry_vanished(read, _vanished)
 
     @staticmethod
     def _record(dataset: Any, version: int, timestamp: dt.datetime) -> CommitRecord:
@@ -187,8 +233,8 @@ class LanceTable(LakeTable):
 
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 1 (Lance counts from 1), while it is kept."""
-        latest = lance.dataset(self.ref.uri, storage_options=self._options)
-        oldest = min(latest.versions(), key=lambda v: v["version"])
+        versions = retry_vanished(lambda: _load(self.ref.uri, self._options).versions(), _vanished)
+        oldest = min(versions, key=lambda v: v["version"])
         if int(oldest["version"]) != 1:
             return None
         return cast(dt.datetime, oldest["timestamp"]).replace(tzinfo=dt.UTC)
@@ -199,20 +245,33 @@ class LanceTable(LakeTable):
         pylance's compaction takes no transaction properties, so ``metadata`` is not
         recorded (``capabilities.compaction_metadata`` is False).
         """
-        self._reload()
-        before = self.version
-        self._dataset.optimize.compact_files()
-        self._reload()
-        return self.version if self.version != before else None
+
+        def attempt() -> int | None:
+            self._reload()
+            before = self.version
+            self._dataset.optimize.compact_files()
+            self._reload()
+            return self.version if self.version != before else None
+
+        return self._retry(attempt, "compaction of")
 
     def expire(self, older_than: dt.datetime) -> int:
-        """Remove versions older than ``older_than`` (never the latest)."""
-        age = dt.datetime.now(dt.UTC) - older_than
-        stats = self._dataset.cleanup_old_versions(
-            older_than=max(age, dt.timedelta(0)), delete_unverified=True
-        )
-        self._reload()
-        return int(stats.old_versions)
+        """Remove versions older than ``older_than`` (never the latest) and their files.
+
+        Never with ``delete_unverified``: it removes every file no version references yet,
+        whatever its age, a writer's staged files among them (the writer's commit then
+        references missing files and the table cannot be read again). Without it, Lance
+        keeps such files ``UNVERIFIED_AGE``, beyond ``STAGED_FILE_GRACE``.
+        """
+
+        def attempt() -> int:
+            self._reload()
+            age = dt.datetime.now(dt.UTC) - older_than
+            stats = self._dataset.cleanup_old_versions(older_than=max(age, dt.timedelta(0)))
+            self._reload()
+            return int(stats.old_versions)
+
+        return self._retry(attempt, "expiry of")
 
 
 class LanceFormat(TableFormat):
@@ -220,12 +279,13 @@ class LanceFormat(TableFormat):
 
     name = "lance"
     capabilities = Capabilities(compaction_metadata=False)
+    unreferenced_files_kept = UNVERIFIED_AGE
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> LanceTable | None:
         """Open the latest version, or one as of a version or a time."""
         options = object_store_options(self.root, self.storage)
         try:
-            dataset = lance.dataset(ref.uri, storage_options=options)
+            dataset = _load(ref.uri, options)
         except (OSError, ValueError) as exc:
             if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
                 return None

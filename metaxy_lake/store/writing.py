@@ -16,8 +16,9 @@ from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.engine.relations import arrow_types, latest, narwhals_filter
 from metaxy_lake.engine.sql import idents
 from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
+from metaxy_lake.errors import MetaxyLakeError
 from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_DATA_FILES, failpoint
-from metaxy_lake.formats import LakeTable
+from metaxy_lake.formats import VANISHED_TRIES, LakeTable
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.schema import table_schema
@@ -54,6 +55,72 @@ def _id_types(
     if table is not None or not ctx.fallback:
         return stored_id_types(table, definition)
     return chain_id_types(open_chain(ctx, definition, settings), definition)
+
+
+Matched = tuple[LakeTable | None, pa.Table, pa.Schema]
+"""The table a delete commits to (None: the primary store has none yet), its rows and the
+schema of a table created for them."""
+
+
+def _matched_again(
+    ctx: StoreContext,
+    definition: FeatureDefinition,
+    settings: HashSettings,
+    filters: Filters,
+    soft: bool,
+    stamp: Stamp,
+) -> Matched | None:
+    """``_matched``, read again when it failed and the table has moved on since it opened.
+
+    An expiry may remove the files of the version the read opened (after a compaction
+    replaced them) while it reads: a fresh read, like a commit's retry, sees the latest.
+    """
+    for _ in range(1, VANISHED_TRIES):
+        opened: list[LakeTable | None] = []
+        try:
+            return _matched(ctx, definition, settings, filters, soft, stamp, opened)
+        except MetaxyLakeError:
+            raise
+        except Exception:
+            now = ctx.open(definition, settings)
+            if not opened or opened[0] is None or now is None or now.version == opened[0].version:
+                raise
+    return _matched(ctx, definition, settings, filters, soft, stamp, [])
+
+
+def _matched(
+    ctx: StoreContext,
+    definition: FeatureDefinition,
+    settings: HashSettings,
+    filters: Filters,
+    soft: bool,
+    stamp: Stamp,
+    opened: list[LakeTable | None],
+) -> Matched | None:
+    """Read what a delete commits: tombstones (soft) or the keys to remove (hard).
+
+    None when no store of the chain has the table. The primary table opened is put in
+    ``opened`` before anything is read.
+    """
+    # a soft delete hides what the chain serves; a hard delete removes the primary's rows
+    if soft:
+        tables = open_chain(ctx, definition, settings)
+    else:
+        tables = [ChainTable(ctx, ctx.open(definition, settings))]
+    table = tables[0].table
+    opened.append(table)
+    if all(t.table is None for t in tables):
+        return None
+    id_types = chain_id_types(tables, definition)
+    schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+    rows = chain_rows(ctx.engine.cursor(), tables, definition, id_types)
+    matched = narwhals_filter(
+        latest(rows, definition.id_columns, include_deleted=not soft), filter_list(filters)
+    )
+    if soft:
+        ids = list(definition.id_columns)
+        return table, tombstones(matched, table.schema if table else schema, ids, stamp), schema
+    return table, matched.project(idents(definition.id_columns)).to_arrow_table(), schema
 
 
 def _create(
@@ -107,28 +174,15 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
         ctx.format.require("hard_delete", f"a hard delete from {definition.key}")
     stamp = stamp_for(graph, definition, new_write_id())
     settings = ctx.settings(graph)
-    # a soft delete hides what the chain serves; a hard delete removes the primary's rows
-    if soft:
-        tables = open_chain(ctx, definition, settings)
-    else:
-        tables = [ChainTable(ctx, ctx.open(definition, settings))]
-    table = tables[0].table
-    if all(t.table is None for t in tables):
+    found = _matched_again(ctx, definition, settings, filters, soft, stamp)
+    if found is None:
         return WriteResult(stamp.write_id, None, 0)
-    id_types = chain_id_types(tables, definition)
-    rows = chain_rows(ctx.engine.cursor(), tables, definition, id_types)
-    matched = narwhals_filter(
-        latest(rows, definition.id_columns, include_deleted=not soft), filter_list(filters)
-    )
+    table, data, schema = found
     if soft:
-        ids = list(definition.id_columns)
-        schema = table_schema(definition.id_columns, id_types, definition.user_columns)
-        data = tombstones(matched, table.schema if table else schema, ids, stamp)
         if data.num_rows and table is None:
             table = _create(ctx, definition, settings, schema)
         action = appending(data)
     else:
-        data = matched.project(idents(definition.id_columns)).to_arrow_table()
 
         def action(table: LakeTable, metadata: Mapping[str, str]) -> int:
             return table.delete_keys(data, metadata)
