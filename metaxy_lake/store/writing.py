@@ -33,8 +33,10 @@ from metaxy_lake.types import Filters, FrameLike, filter_list
 FLOOR_WINDOW = 16
 """Newest commits of a table a write stamps after (docs/on-disk-format.md, section 5): a
 write is live over every commit that returned before it started, unless this many others
-landed in between. Delta reads one log file per commit: measured ~X ms locally, ~Y ms on
-S3 per write."""
+landed in between. Reading them (measured, 2 cores, SeaweedFS): Delta ~1 ms local, ~7-13
+ms on S3 (one log file a commit); Iceberg ~4-13 ms (the metadata holds every snapshot);
+Lance ~4 ms local, ~75-120 ms on S3 (it opens the latest version, ~40 ms, then reads one
+transaction file a commit), against 35-240 ms for a one-row write."""
 
 
 def stamp_for(
