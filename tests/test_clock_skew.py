@@ -3,12 +3,14 @@
 Writers are real processes whose system clock is set off by ``METAXY_LAKE_CLOCK_OFFSET_S``
 (read by ``metaxy_lake.ids``: everything else is the production path). They stamp after
 the newest commits they saw (docs/on-disk-format.md, section 5), so a write that starts
-after another's commit returned is live over it. The test process itself never writes a
-skewed row: its write clock must stay true for the next tests.
+after another's commit returned is live over it. The knob skews metaxy_lake's write clock
+only: the formats' own commit timestamps stay true. The test process itself never writes
+a skewed row: its write clock must stay true for the next tests.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -27,7 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import metaxy_lake as mxl
+from metaxy_lake.catalog.commit_log import newest_stamp
 from metaxy_lake.failpoints import CLOCK_OFFSET_ENV
+from metaxy_lake.formats import CommitRecord
+from metaxy_lake.ids import now_utc
 
 TEN_MINUTES = 600
 ROOT_KEY, LEAF_KEY = "clock/root", "clock/leaf"
@@ -175,6 +180,30 @@ def test_a_later_commit_is_live_whatever_the_clocks_on_s3(
     store: mxl.LakeStore, store_kwargs: dict[str, Any], workers: Callable[[float], Worker]
 ) -> None:
     _both_orders_of_skew(store, store_kwargs, workers)
+
+
+def test_the_write_clock_stays_after_a_time_it_was_given() -> None:
+    # 50 ms ahead: further would leave this process's clock ahead for the next tests
+    ahead = now_utc() + dt.timedelta(milliseconds=50)
+    assert now_utc(after=ahead) > ahead
+    assert now_utc() > ahead  # and the process's next times too
+
+
+def test_the_floor_is_the_newest_recorded_stamp_else_the_commit_time() -> None:
+    at = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+    def record(minutes: int, created_at: str | None) -> CommitRecord:
+        metadata = {} if created_at is None else {"metaxy.created_at": created_at}
+        return CommitRecord(1, at + dt.timedelta(minutes=minutes), "write", 1, metadata)
+
+    recorded = (at + dt.timedelta(minutes=30)).isoformat(timespec="microseconds")
+    assert newest_stamp([record(0, recorded), record(10, None)]) == at + dt.timedelta(minutes=30)
+    assert newest_stamp([record(0, None), record(10, None)]) == at + dt.timedelta(minutes=10)
+    # a value that is no aware time (a damaged commit) counts as the commit's time
+    assert newest_stamp([record(5, "not a time"), record(1, "2026-06-01T12:00:00")]) == (
+        at + dt.timedelta(minutes=5)
+    )
+    assert newest_stamp([]) is None
 
 
 STEPS = st.lists(
