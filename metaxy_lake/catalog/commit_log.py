@@ -39,7 +39,7 @@ class CommitInfo:
     rows: int
     writer: str = field(default_factory=_writer)
     created_at: dt.datetime | None = None
-    """The stamp of the rows (None: the commit stamps none, as the catalog's)."""
+    """The time the commit stamps on its rows (None: not recorded, as by the catalog)."""
 
     def to_metadata(self) -> dict[str, str]:
         """The commit properties handed to the format (no feature version for the catalog)."""
