@@ -9,12 +9,15 @@ separated by commas.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 
 from metaxy_lake.errors import MetaxyLakeError
 
 ENV = "METAXY_LAKE_FAILPOINT"
+CLOCK_OFFSET_ENV = "METAXY_LAKE_CLOCK_OFFSET_S"
+"""Seconds (may be negative) added to this process's system clock: a skewed worker."""
 WRITE_BEFORE_DATA_FILES = "write.before_data_files"
 WRITE_AFTER_DATA_FILES = "write.after_data_files"
 """The data files are written, the commit not yet made."""
@@ -46,3 +49,9 @@ def failpoint(name: str, error: type[Exception] = FailpointError) -> None:
         if action == "raise":
             raise error(f"failpoint {name}")
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def clock_offset() -> dt.timedelta:
+    """How far ``METAXY_LAKE_CLOCK_OFFSET_S`` sets this process's clock off (tests only)."""
+    setting = os.environ.get(CLOCK_OFFSET_ENV)
+    return dt.timedelta(seconds=float(setting)) if setting else dt.timedelta(0)

@@ -3,8 +3,10 @@
 Python 3.11 has no ``uuid.uuid7``. Within one process, on the system clock, ids and
 timestamps are strictly increasing, so the live-row order (``metaxy_created_at``,
 ``metaxy_write_id``) never ties there; across processes (serverless bursts) it can, and
-the write id breaks the tie. ``use_clock`` replaces the clock, as tests and replays need:
-its times are stamped exactly as given, ties included.
+the write id breaks the tie. ``now_utc(after=...)`` never returns a time at or before
+``after``: writers stamp after the newest commit they saw, whatever their clocks say
+(docs/on-disk-format.md, section 5). ``use_clock`` replaces the clock, as tests and
+replays need: its times are stamped exactly as given, ties included.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from metaxy_lake.failpoints import clock_offset
+
 Clock = Callable[[], dt.datetime]
 """A source of aware datetimes."""
 
@@ -24,6 +28,7 @@ _last_ms = 0
 _counter = 0
 _last_us = 0
 _clock: list[Clock] = []
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @contextmanager
@@ -53,7 +58,16 @@ def _now() -> dt.datetime:
         if when.tzinfo is None:
             raise ValueError(f"the injected clock returned a naive datetime {when!r}")
         return when.astimezone(dt.UTC)
-    return dt.datetime.now(dt.UTC)
+    return _system_now()
+
+
+def _system_now() -> dt.datetime:
+    """The system clock, off by the tests' ``METAXY_LAKE_CLOCK_OFFSET_S`` when it is set."""
+    return dt.datetime.now(dt.UTC) + clock_offset()
+
+
+def _micros(when: dt.datetime) -> int:
+    return (when - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def new_write_id() -> str:
@@ -74,16 +88,22 @@ def new_write_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-def now_utc() -> dt.datetime:
-    """Return the current UTC time in microseconds.
+def now_utc(after: dt.datetime | None = None) -> dt.datetime:
+    """Return the current UTC time in microseconds, later than ``after``.
 
-    On the system clock it is strictly increasing in this process; an injected clock's
-    times are returned as given.
+    On the system clock it is strictly increasing in this process, and later than
+    ``after`` (the newest stamp a writer saw) by at least a microsecond, however far
+    behind the clock is; the process's later times stay after it too. An injected
+    clock's times are returned as given, ``after`` ignored.
+
+    Args:
+        after: A time the result must follow (None: only the process's own times).
     """
     global _last_us
     if _clock:
         return _now()
     with _lock:
-        us = max(int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000), _last_us + 1)
+        floor = _last_us if after is None else max(_last_us, _micros(after))
+        us = max(_micros(_system_now()), floor + 1)
         _last_us = us
-    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+    return _EPOCH + dt.timedelta(microseconds=us)

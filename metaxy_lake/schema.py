@@ -24,6 +24,9 @@ COMMIT_FEATURE_VERSION = "metaxy.feature_version"
 COMMIT_SNAPSHOT_VERSION = "metaxy.snapshot_version"
 COMMIT_ROWS = "metaxy.rows"
 COMMIT_WRITER = "metaxy.writer"
+COMMIT_CREATED_AT = "metaxy.created_at"
+"""The ``metaxy_created_at`` a commit stamped (ISO 8601 UTC, microseconds): the next
+writers stamp after it (docs/on-disk-format.md, section 5)."""
 COMMIT_PREFIX = "metaxy."
 APPEND_OPERATIONS = frozenset({"write", "delete", "expire"})
 """The commits that only add rows: writes and soft deletes (hard deletes rewrite), and the

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from metaxy_lake.formats import CommitRecord
 from metaxy_lake.schema import (
+    COMMIT_CREATED_AT,
     COMMIT_FEATURE_VERSION,
     COMMIT_OPERATION,
     COMMIT_ROWS,
@@ -37,6 +38,8 @@ class CommitInfo:
     snapshot_version: str
     rows: int
     writer: str = field(default_factory=_writer)
+    created_at: dt.datetime | None = None
+    """The time the commit stamps on its rows (None: not recorded, as by the catalog)."""
 
     def to_metadata(self) -> dict[str, str]:
         """The commit properties handed to the format (no feature version for the catalog)."""
@@ -49,7 +52,29 @@ class CommitInfo:
         }
         if self.feature_version is not None:
             metadata[COMMIT_FEATURE_VERSION] = self.feature_version
+        if self.created_at is not None:
+            stamp = self.created_at.astimezone(dt.UTC)
+            metadata[COMMIT_CREATED_AT] = stamp.isoformat(timespec="microseconds")
         return metadata
+
+
+def newest_stamp(records: Iterable[CommitRecord]) -> dt.datetime | None:
+    """The newest time stamped by ``records``: what the next write must stamp after.
+
+    A commit's recorded ``metaxy.created_at``; for a commit without one (made before the
+    key existed, or by maintenance that records no metadata) its own timestamp, which
+    its writer's clock gave after stamping its rows (so does a value that is not a time:
+    one damaged commit must not block every write).
+    """
+    return max((_stamped(r) for r in records), default=None)
+
+
+def _stamped(record: CommitRecord) -> dt.datetime:
+    try:
+        recorded = dt.datetime.fromisoformat(record.metadata[COMMIT_CREATED_AT])
+    except (KeyError, ValueError):
+        return record.timestamp
+    return recorded if recorded.tzinfo is not None else record.timestamp
 
 
 @dataclass(frozen=True)
