@@ -435,6 +435,15 @@ class TableFormat(ABC):
         """Whether a failed creation that left no table may succeed when tried again."""
         return False
 
+    def set_aside(self, ref: TableRef, path: str) -> str | None:
+        """Move a damaged metadata file of a table where reads no longer see it.
+
+        Only a file whose damage opening the table reports (``DamagedMetadataError.path``)
+        and that the format knows to be safe to move; returns where it went, or None when
+        it was left in place (the default: the format knows no such repair).
+        """
+        return None
+
 
 class _CreateConflict(Exception):
     """A creation lost a race that left no table to open yet: try again."""
