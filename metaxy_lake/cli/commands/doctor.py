@@ -27,8 +27,10 @@ def doctor(
     rows = [{**dataclasses.asdict(d), "kind": d.kind.value} for d in found]
     remaining = sum(d.repaired is None for d in found)
     title = f"damaged metadata of {run.store.root}"
-    columns = ["kind", "path", "detail", "repair", "repaired"]
-    run.out.records("damage", rows, title=title, columns=columns)
+    run.out.records("damage", rows, title=title, columns=["kind", "path", "repaired"])
+    for item in found:  # the long parts, unwrapped, after the table
+        done = f"set aside at {item.repaired}" if item.repaired else f"repair: {item.repair}"
+        run.out.note(f"{item.path}: {item.detail}; {done}")
     run.out.value("remaining", remaining, "damage remaining")
     if remaining:
         raise typer.Exit(1)
