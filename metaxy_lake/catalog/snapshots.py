@@ -133,7 +133,7 @@ def _feature(row: Mapping[str, object], version: str, where: str) -> FeatureSnap
         raise DamagedMetadataError(
             f"{where}: the row recording feature {row['feature_key']} in snapshot {version} "
             f"(recorded {row['recorded_at']}) is damaged, its spec is no recorded definition "
-            f"({type(exc).__name__}: {exc}); the snapshot is skipped: `mxl doctor` lists "
+            f"({type(exc).__name__}: {exc}); readers skip that snapshot, `mxl doctor` lists "
             "damaged rows, and pushing the graph again records it whole",
             where,
         ) from exc

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -338,13 +339,16 @@ class DeltaFormat(TableFormat):
                 ``formats.delta_log``): the table is refused whatever version is asked.
         """
         options = object_store_options(self.root, self.storage)
-        filesystem, base = pyarrow_filesystem(ref.uri, self.storage)
+        filesystem, base = self._filesystem, pyarrow_filesystem(ref.uri, self.storage)[1]
         try:
             table = DeltaTable(ref.uri, storage_options=options)
         except TableNotFoundError:
             return None
-        except DeltaError as exc:
-            raise self._damaged(ref, filesystem, base) or exc from exc
+        except DeltaError as exc:  # a log file delta-rs cannot parse: "Json error: ..."
+            damaged = self._damaged(ref, filesystem, base) if "json" in str(exc).lower() else None
+            if damaged is None:
+                raise
+            raise damaged from exc
         empty = delta_log.empty_commit(filesystem, base, int(table.version()))
         if empty is not None:
             raise _damaged_commit(ref, empty, "the commit file is empty (0 bytes)")
@@ -357,6 +361,14 @@ class DeltaFormat(TableFormat):
                     f"expired): {exc}"
                 ) from exc
         return DeltaLakeTable(ref, table, options, self.storage)
+
+    @cached_property
+    def _filesystem(self) -> Any:
+        """The store's pyarrow filesystem, kept so that each open's HEAD reuses a connection.
+
+        A new filesystem per open made the check cost ~9 ms on SeaweedFS instead of ~4 ms.
+        """
+        return pyarrow_filesystem(self.root, self.storage)[0]
 
     def _damaged(self, ref: TableRef, filesystem: Any, base: str) -> DamagedMetadataError | None:
         """Why delta-rs could not load the table, when its last commit file is damaged."""

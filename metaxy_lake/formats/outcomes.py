@@ -43,6 +43,14 @@ _STORAGE_MARKERS = ("lanceerror(io)", "generic s3 error")
 _GONE_MARKERS = ("no files found", "not found", "no such file", "does not exist")
 _DATA_FILE = re.compile(r"""[^\s"',]+\.(?:parquet|lance|avro)\b""")
 """A data file's path: Parquet (Delta, Iceberg), Lance data files, Iceberg manifests."""
+_DAMAGED = (
+    ("tablemetadatawrapper", "invalid json"),  # pyiceberg: a metadata file empty or cut short
+    ("lanceerror(io)", "invalid range 0..0 for object of size 0"),  # Lance: an empty manifest
+    ("lanceerror(io)", "file size is too small"),  # Lance: a manifest cut short
+)
+"""Texts of the errors a table whose latest metadata file is damaged raises (measured by
+emptying and by cutting short the newest ``*.metadata.json`` and ``_versions/*.manifest``,
+locally and on SeaweedFS)."""
 _CHAIN = 8
 
 
@@ -75,6 +83,15 @@ def missing_data_file(exc: BaseException) -> str | None:
             if found is not None:
                 return found.group(0)
     return None
+
+
+def damaged_metadata(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table's metadata file is damaged (empty or cut short)."""
+    for error in _chain(exc):
+        text = str(error).lower()
+        if any(all(m in text for m in markers) for markers in _DAMAGED):
+            return True
+    return False
 
 
 def storage_failure(exc: BaseException) -> bool:

@@ -164,10 +164,11 @@ class StoreContext:
     def guard(self, operation: str) -> Iterator[None]:
         """Name a failure of storage, or of a damaged table, with store and operation.
 
-        A storage failure (``formats.outcomes.storage_failure``) becomes
-        ``StorageAccessError``; a data file the table's log names but that is gone,
-        ``DamagedMetadataError``; anything else propagates as itself (it is neither, and
-        calling it a network problem would send its reader the wrong way).
+        A data file the table's log names but that is gone becomes
+        ``DamagedMetadataError`` (a damaged metadata file is refused when the table is
+        opened: ``TableFormat.open``); a storage failure
+        (``formats.outcomes.storage_failure``), ``StorageAccessError``; anything else
+        propagates as itself (calling it a network problem would mislead its reader).
         """
         try:
             yield

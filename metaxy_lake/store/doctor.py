@@ -37,6 +37,8 @@ class DamageKind(StrEnum):
     """A catalog row's spec is no recorded definition: its snapshot is skipped."""
     CHECKPOINT = "unreadable_checkpoint"
     """A resolve checkpoint cannot be read: resolves skip it (and scan)."""
+    METADATA = "damaged_table_metadata"
+    """A table's latest metadata file the format cannot read (Iceberg, Lance): refused."""
     MISSING_FILE = "missing_data_file"
     """A data file the table's log names is gone: reads of the table fail."""
 
@@ -46,6 +48,8 @@ _REPAIR = {
     "and that commit's rows must be written again",
     DamageKind.SNAPSHOT_ROW: "push the graph again (`mxl graph push`) to record it whole",
     DamageKind.CHECKPOINT: "--repair sets the file aside (the next resolve scans in full)",
+    DamageKind.METADATA: "restore the file from a backup, or roll the table back to its "
+    "previous metadata with the format's own tools",
     DamageKind.MISSING_FILE: "restore the file from a backup; no repair here can bring its "
     "rows back",
 }
@@ -103,7 +107,9 @@ def _table_damage(ctx: StoreContext, ref: TableRef, repair: bool) -> list[Damage
         table = ctx.format.open(ref)
     except DamagedMetadataError as exc:
         path = exc.path or ref.uri
-        found = _damage(DamageKind.COMMIT, path, str(exc))
+        # a format that names the damaged file knows it (Delta's commit), else the table
+        kind = DamageKind.METADATA if path == ref.uri else DamageKind.COMMIT
+        found = _damage(kind, path, str(exc))
         moved = ctx.format.set_aside(ref, path) if repair else None
         if moved is None:
             return [found]
