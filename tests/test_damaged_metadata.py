@@ -54,9 +54,12 @@ def last_commit(store: mxl.LakeStore, uri: str) -> str:
     return max(p for p in listing(store, f"{uri}/_delta_log") if p.endswith(".json"))
 
 
-def only_delta(fmt: str) -> None:
+COMMIT_FILES = "a commit file of the Delta log; Iceberg and Lance keep no such file"
+
+
+def only_delta(fmt: str, why: str = COMMIT_FILES) -> None:
     if fmt != "delta":
-        pytest.skip("a commit file of the Delta log; Iceberg and Lance keep no such file")
+        pytest.skip(why)
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -204,7 +207,7 @@ def test_guard_names_storage_failures_only(store: mxl.LakeStore) -> None:
 def test_an_unreadable_checkpoint_is_listed_and_set_aside(
     make_store: Any, chain: Any, fmt: str
 ) -> None:
-    only_delta(fmt)  # checkpoint files are the same on every format
+    only_delta(fmt, "checkpoint files are alike on every format: run on Delta only")
     root, leaf = chain
     store = make_store()
     store.write(root, root_rows({"s1": {"a": "1"}}))
@@ -235,7 +238,7 @@ def test_damaged_latest_metadata_is_refused_by_name(
     make_store: Any, chain: Any, fmt: str, damage: str
 ) -> None:
     if fmt == "delta":
-        pytest.skip("Delta's commit files: test_a_damaged_last_delta_commit_...")
+        pytest.skip("Delta: test_a_damaged_last_delta_commit_is_refused_until_set_aside")
     root, leaf = chain
     store = make_store()
     store.write(root, root_rows({"s1": {"a": "1"}}))
