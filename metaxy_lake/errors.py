@@ -158,6 +158,24 @@ class StorageAccessError(MetaxyLakeError):
     """
 
 
+class DamagedMetadataError(MetaxyLakeError):
+    """A table's or the catalog's metadata is damaged, so reading it would lose rows.
+
+    An empty or unparseable commit file, a catalog row that cannot be parsed, a data file
+    the table's log names but that is gone.
+
+    Nothing was read or written past the damage. The message names the file; ``mxl doctor``
+    lists a store's damage and ``mxl doctor --repair`` sets aside what can be set aside.
+
+    Attributes:
+        path: The damaged (or missing) file, where one is known.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class ReadOnlyStoreError(MetaxyLakeError):
     """A write, delete or push was attempted on a read-only store."""
 

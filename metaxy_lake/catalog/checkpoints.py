@@ -32,6 +32,8 @@ from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.storage import StorageConfig, pyarrow_filesystem
 
 CHECKPOINTS_DIR = "_catalog/checkpoints"
+DAMAGED_DIR = "_catalog/_damaged"
+"""Where ``mxl doctor --repair`` moves checkpoint files that cannot be read."""
 LAYOUT = 1
 """The checkpoint file layout; a file of another layout is not used."""
 _HEADER = b"metaxy.checkpoint"
@@ -284,3 +286,36 @@ def superseded(
         elif not found.everything_pending:
             usable.add(scope)
     return out
+
+
+def unreadable_checkpoints(root: str, storage: StorageConfig) -> list[tuple[str, str, str]]:
+    """Every checkpoint file that cannot be read as one: (target table, file name, why).
+
+    Readers skip such files (``read_checkpoints``); this lists them. A file of another
+    layout is not listed (it is not damaged). A failed request raises (``OSError``): it
+    says nothing of the file.
+    """
+    fs, base = pyarrow_filesystem(f"{root.rstrip('/')}/{CHECKPOINTS_DIR}", storage)
+    from pyarrow import fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    out = []
+    for table in sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory):
+        for name in _sorted(_names(fs, f"{base}/{table}")):
+            try:
+                with fs.open_input_file(f"{base}/{table}/{name}") as handle:
+                    _parse(name, pq.read_schema(handle).metadata)
+            except OSError:
+                raise
+            except (ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+                out.append((table, name, f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def set_aside_checkpoint(root: str, storage: StorageConfig, table_name: str, name: str) -> str:
+    """Move a checkpoint file to ``_catalog/_damaged/checkpoints/<table>/``; return where."""
+    fs, base = pyarrow_filesystem(root.rstrip("/"), storage)
+    aside = f"{base}/{DAMAGED_DIR}/checkpoints/{table_name}"
+    fs.create_dir(aside, recursive=True)
+    fs.move(f"{base}/{CHECKPOINTS_DIR}/{table_name}/{name}", f"{aside}/{name}")
+    return f"{root.rstrip('/')}/{DAMAGED_DIR}/checkpoints/{table_name}/{name}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from metaxy_lake.errors import TableContractError
+from metaxy_lake.errors import DamagedMetadataError, TableContractError
 from metaxy_lake.graph.diff import GraphDiff
 from metaxy_lake.graph.snapshot import FeatureSnapshot, GraphSnapshot
 from metaxy_lake.schema import (
@@ -121,7 +121,34 @@ def check_snapshot_table(schema: pa.Schema, properties: Mapping[str, str], where
         raise TableContractError(f"{where} lacks snapshot column(s) {missing}")
 
 
-def snapshot_from_rows(version: str, rows: list[dict[str, object]]) -> GraphSnapshot:
-    """The snapshot recorded by ``rows`` (the rows of one recording of ``version``)."""
-    features = [FeatureSnapshot.from_json(json.loads(str(r["spec"]))) for r in rows]
+def _feature(row: Mapping[str, object], version: str, where: str) -> FeatureSnapshot:
+    """The feature one row records.
+
+    Raises:
+        DamagedMetadataError: Its spec is no recorded definition (not JSON, or cut short).
+    """
+    try:
+        return FeatureSnapshot.from_json(json.loads(str(row["spec"])))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DamagedMetadataError(
+            f"{where}: the row recording feature {row['feature_key']} in snapshot {version} "
+            f"(recorded {row['recorded_at']}) is damaged, its spec is no recorded definition "
+            f"({type(exc).__name__}: {exc}); readers skip that snapshot, `mxl doctor` lists "
+            "damaged rows, and pushing the graph again records it whole",
+            where,
+        ) from exc
+
+
+def snapshot_from_rows(version: str, rows: list[dict[str, object]], where: str) -> GraphSnapshot:
+    """The snapshot recorded by ``rows`` (the rows of one recording of ``version``).
+
+    Args:
+        version: The snapshot version.
+        rows: The recording's rows.
+        where: The snapshots table's URI (errors name it).
+
+    Raises:
+        DamagedMetadataError: A row's spec is no recorded definition.
+    """
+    features = [_feature(r, version, where) for r in rows]
     return GraphSnapshot(version, {f.key: f for f in sorted(features, key=lambda f: f.key)})

@@ -20,7 +20,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from metaxy_lake.cli.argv import hoist_globals
-from metaxy_lake.cli.commands import audit, data, graph, project
+from metaxy_lake.cli.commands import audit, data, doctor, graph, project
 from metaxy_lake.cli.context import Cli, Globals, Invocation
 from metaxy_lake.errors import ConfigError, MetaxyLakeError
 
@@ -103,7 +103,7 @@ def _globals(
     invocation.run = Cli(Globals(store, root, fmt, config, output.value, debug))
 
 
-for sub in (project.app, data.app, audit.app):
+for sub in (project.app, data.app, audit.app, doctor.app):
     app.registered_commands.extend(sub.registered_commands)
 app.add_typer(project.config_app, name="config")
 app.add_typer(graph.app, name="graph")

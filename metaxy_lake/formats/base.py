@@ -26,8 +26,14 @@ from typing import Any, ClassVar, TypeVar
 import pyarrow as pa
 
 from metaxy_lake.arrowtypes import normalize
-from metaxy_lake.errors import CommitConflictError, StoreConfigError, UnsupportedOperationError
+from metaxy_lake.errors import (
+    CommitConflictError,
+    DamagedMetadataError,
+    StoreConfigError,
+    UnsupportedOperationError,
+)
 from metaxy_lake.failpoints import COMMIT_CONFLICT, WRITE_AFTER_DATA_FILES, failpoint
+from metaxy_lake.formats.outcomes import damaged_metadata
 from metaxy_lake.schema import APPEND_OPERATIONS, COMMIT_OPERATION, COMMIT_WRITE_ID, PROP_TABLE_ID
 from metaxy_lake.storage import StorageConfig
 
@@ -447,12 +453,24 @@ class TableFormat(ABC):
         Raises:
             TimeTravelError: ``as_of`` is before the table existed or was expired.
             UnsupportedOperationError: The format cannot travel in time that way.
+            DamagedMetadataError: The table's latest metadata is damaged (empty or cut
+                short): it is refused for reads and writes alike.
         """
         if isinstance(as_of, int):
             self.require("time_travel_by_version", "reads as of a version")
         elif as_of is not None:
             self.require("time_travel_by_timestamp", "reads as of a time")
-        table = self._open(ref, as_of)
+        try:
+            table = self._open(ref, as_of)
+        except Exception as exc:
+            if not damaged_metadata(exc):
+                raise
+            raise DamagedMetadataError(
+                f"table {ref.uri}: its latest metadata file is damaged ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}); reads and writes of it are refused: check the "
+                "store with `mxl doctor`",
+                ref.uri,
+            ) from exc
         if table is not None:
             table.commit_timeout_s = self.commit_timeout_s
         return table
@@ -505,6 +523,15 @@ class TableFormat(ABC):
     def _is_create_conflict(self, exc: Exception) -> bool:
         """Whether a failed creation that left no table may succeed when tried again."""
         return False
+
+    def set_aside(self, ref: TableRef, path: str) -> str | None:
+        """Move a damaged metadata file of a table where reads no longer see it.
+
+        Only a file whose damage opening the table reports (``DamagedMetadataError.path``)
+        and that the format knows to be safe to move; returns where it went, or None when
+        it was left in place (the default: the format knows no such repair).
+        """
+        return None
 
 
 class _CreateConflict(Exception):

@@ -1,12 +1,21 @@
-"""Telling "the commit may have landed" from "it failed" in a library's error.
+"""Reading a library's error: did the request's outcome get lost, did storage fail, is a file gone.
 
 A commit request that timed out or lost its connection after it was sent may have been
 applied by the server: its outcome is unknown, and only the table's history can say.
 A request the server never received (connection refused, unknown host) or refused
 (credentials, permissions) failed: nothing happened.
+
+Storage failures (the object store or the disk refused or failed a request) are told
+apart from everything else, so that only they are reported as ``StorageAccessError``: a
+bug or a damaged table must not read as a network problem. A data file that a table's
+log names but that is gone is damage, not a storage failure (the store answered: "no such
+object").
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
 
 _SENT_THEN_LOST = (
     "timed out",
@@ -20,8 +29,79 @@ _SENT_THEN_LOST = (
 )
 _NEVER_SENT = ("connection refused", "dns error", "name or service not known", "no route")
 
+_STORAGE_ERRORS = {
+    ("duckdb", "IOException"),  # a scan's read through a filesystem failed
+    ("duckdb", "HTTPException"),
+    ("botocore", "BotoCoreError"),
+    ("botocore", "ClientError"),
+}
+"""(library, class) of errors that are storage failures; OSError (what delta-rs, pyarrow
+and fsspec raise for I/O, measured with an unreachable endpoint, wrong keys and a read-only
+identity) is one anywhere."""
+_STORAGE_MARKERS = ("lanceerror(io)", "generic s3 error")
+"""Lance raises ``ValueError("LanceError(IO): ...")`` for a failed request (measured)."""
+_GONE_MARKERS = ("no files found", "not found", "no such file", "does not exist")
+_DATA_FILE = re.compile(r"""[^\s"',]+\.(?:parquet|lance|avro)\b""")
+"""A data file's path: Parquet (Delta, Iceberg), Lance data files, Iceberg manifests."""
+_DAMAGED = (
+    ("tablemetadatawrapper", "invalid json"),  # pyiceberg: a metadata file empty or cut short
+    ("lanceerror(io)", "invalid range 0..0 for object of size 0"),  # Lance: an empty manifest
+    ("lanceerror(io)", "file size is too small"),  # Lance: a manifest cut short
+)
+"""Texts of the errors a table whose latest metadata file is damaged raises (measured by
+emptying and by cutting short the newest ``*.metadata.json`` and ``_versions/*.manifest``,
+locally and on SeaweedFS)."""
+_CHAIN = 8
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it was raised from (a bounded walk)."""
+    seen: BaseException | None = exc
+    for _ in range(_CHAIN):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
 
 def transport_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says a request was sent and its answer lost (outcome unknown)."""
     text = str(exc).lower()
     return any(m in text for m in _SENT_THEN_LOST) and not any(m in text for m in _NEVER_SENT)
+
+
+def missing_data_file(exc: BaseException) -> str | None:
+    """The data file ``exc`` says is gone, or None.
+
+    Seen: DuckDB's ``No files found that match the pattern "<file>"`` (Delta, Iceberg),
+    Lance's ``Not found: <file>``, pyarrow's ``FileNotFoundError``.
+    """
+    for error in _chain(exc):
+        text = str(error)
+        if isinstance(error, FileNotFoundError) or any(m in text.lower() for m in _GONE_MARKERS):
+            found = _DATA_FILE.search(text)
+            if found is not None:
+                return found.group(0)
+    return None
+
+
+def damaged_metadata(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table's metadata file is damaged (empty or cut short)."""
+    for error in _chain(exc):
+        text = str(error).lower()
+        if any(all(m in text for m in markers) for markers in _DAMAGED):
+            return True
+    return False
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the object store or disk refusing or failing a request."""
+    for error in _chain(exc):
+        if isinstance(error, OSError):
+            return True
+        for kind in type(error).__mro__:
+            if (kind.__module__.split(".")[0].lstrip("_"), kind.__name__) in _STORAGE_ERRORS:
+                return True
+        if any(m in str(error).lower() for m in _STORAGE_MARKERS):
+            return True
+    return False

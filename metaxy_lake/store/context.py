@@ -20,12 +20,14 @@ from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.engine.relations import Relation, scan
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import (
+    DamagedMetadataError,
     MetaxyLakeError,
     ReadOnlyStoreError,
     StorageAccessError,
     TimeTravelError,
 )
 from metaxy_lake.formats import AsOf, LakeTable, TableFormat, TableRef
+from metaxy_lake.formats.outcomes import missing_data_file, storage_failure
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.schema import table_schema
 from metaxy_lake.storage import StorageConfig
@@ -160,12 +162,29 @@ class StoreContext:
 
     @contextmanager
     def guard(self, operation: str) -> Iterator[None]:
-        """Turn any failure of a storage library into one error naming store and operation."""
+        """Name a failure of storage, or of a damaged table, with store and operation.
+
+        A data file the table's log names but that is gone becomes
+        ``DamagedMetadataError`` (a damaged metadata file is refused when the table is
+        opened: ``TableFormat.open``); a storage failure
+        (``formats.outcomes.storage_failure``), ``StorageAccessError``; anything else
+        propagates as itself (calling it a network problem would mislead its reader).
+        """
         try:
             yield
         except MetaxyLakeError:
             raise
         except Exception as exc:
+            gone = missing_data_file(exc)
+            if gone is not None:
+                raise DamagedMetadataError(
+                    f"{self.label}: {operation} failed: data file {gone} is named by its "
+                    "table's log but is gone (deleted outside metaxy_lake, or by a "
+                    "maintenance race); check the store with `mxl doctor`",
+                    gone,
+                ) from exc
+            if not storage_failure(exc):
+                raise
             raise StorageAccessError(
                 f"{self.label}: {operation} failed ({self.storage.describe()}): "
                 f"{type(exc).__name__}: {exc}"

@@ -27,11 +27,12 @@ from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
 from metaxy_lake.storage import StorageConfig
-from metaxy_lake.store import maintenance, reading, resolving, snapshots, writing
+from metaxy_lake.store import doctor, maintenance, reading, resolving, snapshots, writing
 from metaxy_lake.store.audits import Audits
 from metaxy_lake.store.chain import fallback_links
 from metaxy_lake.store.commit import WriteResult
 from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.doctor import Damage
 from metaxy_lake.store.options import feature_name, format_options, normalize_root
 from metaxy_lake.store.spec import StoreSpec
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
@@ -400,6 +401,26 @@ class LakeStore(Audits):
         """
         with self._ctx.guard("snapshot load"):
             return snapshots.load_snapshot(self._ctx, version)
+
+    def doctor(self, *, repair: bool = False) -> list[Damage]:
+        """List the store's damaged metadata; with ``repair``, set aside what is safe to.
+
+        Looks at every feature table and the catalog: damaged last commits, data files
+        gone, catalog rows that cannot be parsed, unreadable resolve checkpoints. A repair
+        moves a damaged last commit or an unreadable checkpoint aside (never deletes).
+
+        Args:
+            repair: Set aside what can be (each item then says where it went).
+
+        Returns:
+            Each piece of damage found (empty: none); ``repaired`` is None where it remains.
+
+        Raises:
+            ReadOnlyStoreError: ``repair`` on a read-only store.
+            StorageAccessError: The object store failed a request.
+        """
+        with self._ctx.guard("doctor"):
+            return doctor.examine(self._ctx, repair)
 
 
 def _entry(entry: object) -> tuple[StoreContext, dt.datetime | None]:

@@ -6,6 +6,7 @@ The snapshots table (``catalog.snapshots``) lives in the store's own format unde
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from metaxy_lake.catalog.snapshots import (
 )
 from metaxy_lake.engine.relations import scan
 from metaxy_lake.engine.sql import lit
-from metaxy_lake.errors import UnknownFeatureError, UnknownSnapshotError
+from metaxy_lake.errors import DamagedMetadataError, UnknownFeatureError, UnknownSnapshotError
 from metaxy_lake.formats import LakeTable, TableRef
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.graph.diff import diff
@@ -37,6 +38,9 @@ from metaxy_lake.store.context import StoreContext
 
 ABSENT_RECHECK_S = 30.0
 """How long a store trusts that it has no catalog before it looks again."""
+
+log = logging.getLogger(__name__)
+Recording = tuple[str, object, list[dict[str, object]]]
 
 
 def snapshots_ref(ctx: StoreContext) -> TableRef:
@@ -51,19 +55,23 @@ def _open(ctx: StoreContext) -> LakeTable | None:
     return table
 
 
-def _rows(ctx: StoreContext, table: LakeTable | None, project: str) -> list[dict[str, object]]:
-    """Every recorded row of ``project``, oldest recording first."""
+def _rows(
+    ctx: StoreContext, table: LakeTable | None, project: str | None
+) -> list[dict[str, object]]:
+    """Every recorded row of ``project`` (None: of every project), oldest recording first."""
     if table is None:
         return []
     con = ctx.engine.cursor()
     rel = scan(con, table.scan(), table.schema, ctx.engine.localizer(ctx.root, ctx.storage))
-    ordered = rel.filter(f"project = {lit(project)}").order("recorded_at, feature_key")
+    if project is not None:
+        rel = rel.filter(f"project = {lit(project)}")
+    ordered = rel.order("recorded_at, feature_key")
     arrow: pa.Table = ordered.to_arrow_table()
     rows: list[dict[str, object]] = arrow.to_pylist()
     return rows
 
 
-def _recordings(rows: list[dict[str, object]]) -> list[tuple[str, object, list[dict[str, object]]]]:
+def _recordings(rows: list[dict[str, object]]) -> list[Recording]:
     """(version, recorded_at, rows) of each recording, oldest first.
 
     A recording holds each feature once. Two pushers released together recorded one
@@ -81,25 +89,61 @@ def _recordings(rows: list[dict[str, object]]) -> list[tuple[str, object, list[d
     return [(version, at, group) for (version, at, _), group in out.items()]
 
 
+def _whole(ctx: StoreContext, recordings: list[Recording]) -> list[GraphSnapshot]:
+    """The snapshots of the recordings whose rows all parse, oldest first.
+
+    A damaged row (a spec that is no JSON definition) spoils its recording only: it is
+    logged and skipped, so one damaged row blocks no write, push or lineage.
+    """
+    where = snapshots_ref(ctx).uri
+    out = []
+    for version, _, rows in recordings:
+        try:
+            out.append(snapshot_from_rows(version, rows, where))
+        except DamagedMetadataError as exc:
+            log.warning("%s", exc)
+    return out
+
+
 def latest_snapshot(ctx: StoreContext) -> GraphSnapshot | None:
-    """The most recently recorded snapshot of the project (None before the first push)."""
-    recordings = _recordings(_rows(ctx, _open(ctx), ctx.project))
-    if not recordings:
-        return None
-    version, _, rows = recordings[-1]
-    return snapshot_from_rows(version, rows)
+    """The most recent whole snapshot of the project (None before the first push)."""
+    whole = _whole(ctx, _recordings(_rows(ctx, _open(ctx), ctx.project)))
+    return whole[-1] if whole else None
 
 
 def recorded_snapshots(ctx: StoreContext) -> dict[str, GraphSnapshot]:
-    """Every snapshot recorded in the catalog of ``ctx`` or of a store of its chain.
+    """Every whole snapshot recorded in the catalog of ``ctx`` or of a store of its chain.
 
     A snapshot version is a hash of the graph, so two catalogs holding one version hold
-    the same graph.
+    the same graph. A catalog whose table is damaged is skipped (logged): what it
+    recorded is unknown, and what the others recorded still serves.
     """
     out: dict[str, GraphSnapshot] = {}
     for store in (ctx, *(link.ctx for link in ctx.fallback)):
-        for version, _, rows in _recordings(_rows(store, _open(store), ctx.project)):
-            out.setdefault(version, snapshot_from_rows(version, rows))
+        try:
+            table = _open(store)
+        except DamagedMetadataError as exc:
+            log.warning("%s; its graph snapshots are not used", exc)
+            continue
+        for snapshot in _whole(store, _recordings(_rows(store, table, ctx.project))):
+            out.setdefault(snapshot.version, snapshot)
+    return out
+
+
+def damaged_rows(ctx: StoreContext) -> list[DamagedMetadataError]:
+    """What is wrong with each damaged row of the catalog, of every project.
+
+    Raises:
+        DamagedMetadataError: The snapshots table itself cannot be opened.
+    """
+    where = snapshots_ref(ctx).uri
+    out = []
+    for version, _, rows in _recordings(_rows(ctx, _open(ctx), None)):
+        for row in rows:
+            try:
+                snapshot_from_rows(version, [row], where)
+            except DamagedMetadataError as exc:
+                out.append(exc)
     return out
 
 
@@ -108,6 +152,7 @@ def load_snapshot(ctx: StoreContext, version: str | None) -> GraphSnapshot:
 
     Raises:
         UnknownSnapshotError: No recorded snapshot has that version.
+        DamagedMetadataError: Every recording of that version has a damaged row.
     """
     recordings = _recordings(_rows(ctx, _open(ctx), ctx.project))
     if version is None:
@@ -117,13 +162,21 @@ def load_snapshot(ctx: StoreContext, version: str | None) -> GraphSnapshot:
                 "record one with `mxl graph push` or store.push_graph()"
             )
         version = recordings[-1][0]
-    found = {v: rows for v, _, rows in recordings if v.startswith(version)}
+    found = {v for v, _, _ in recordings if v.startswith(version)}
     if len(found) != 1:
         known = ", ".join(dict.fromkeys(v for v, _, _ in reversed(recordings))) or "none"
         what = "is ambiguous" if found else "is not recorded"
         raise UnknownSnapshotError(f"snapshot {version!r} {what} (recorded: {known})")
-    ((full, rows),) = found.items()
-    return snapshot_from_rows(full, rows)
+    (full,) = found
+    newest_first = [rows for v, _, rows in reversed(recordings) if v == full]
+    damage: DamagedMetadataError | None = None
+    for rows in newest_first:
+        try:
+            return snapshot_from_rows(full, rows, snapshots_ref(ctx).uri)
+        except DamagedMetadataError as exc:
+            damage = damage or exc
+    assert damage is not None, "a version found has a recording"
+    raise damage
 
 
 def graph_history(ctx: StoreContext) -> list[SnapshotRecord]:
@@ -176,8 +229,8 @@ def push_graph(
             "the graph has no features: import the module that declares them before pushing"
         )
     table = _open(ctx)
-    recordings = _recordings(_rows(ctx, table, project))
-    previous = snapshot_from_rows(recordings[-1][0], recordings[-1][2]) if recordings else None
+    whole = _whole(ctx, _recordings(_rows(ctx, table, project)))
+    previous = whole[-1] if whole else None
     changes = diff(previous or GraphSnapshot.empty(), snapshot)
     if previous is not None and previous.version == snapshot.version:
         return PushResult(snapshot.version, new=False, diff=changes)
@@ -194,18 +247,27 @@ def push_graph(
 
 
 def ensure_recorded(ctx: StoreContext, graph: FeatureGraph) -> None:
-    """Once the catalog exists, record the snapshot a write runs under if it holds none."""
+    """Once the catalog exists, record the snapshot a write runs under if it holds none.
+
+    A recording with a damaged row does not count (the snapshot is recorded again); a
+    snapshots table that is damaged itself records nothing (logged) and the write goes on:
+    the rows matter more than their record, which the next write after a repair makes.
+    """
     cache, project, version = ctx.catalog, ctx.project, graph.snapshot_version()
     if (project, version) in cache.recorded:
         return
     if cache.absent_since is not None and time.monotonic() - cache.absent_since < ABSENT_RECHECK_S:
         return
-    table = _open(ctx)
+    try:
+        table = _open(ctx)
+    except DamagedMetadataError as exc:
+        log.warning("%s; snapshot %s of this write is not recorded", exc, version)
+        return
     if table is None:
         cache.absent_since = time.monotonic()
         return
     cache.absent_since = None
-    held = {str(r["snapshot_version"]) for r in _rows(ctx, table, project)}
+    held = {s.version for s in _whole(ctx, _recordings(_rows(ctx, table, project)))}
     if version not in held:
         push_graph(ctx, graph, git_commit=detect_git_commit(), message="recorded by a write")
     cache.recorded.add((project, version))
