@@ -9,12 +9,14 @@ from metaxy_lake.catalog import Commit
 from metaxy_lake.config import ProjectConfig, default_hash_length, load_config, open_store
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import (
+    AmbiguousProvenanceError,
     ColumnCollisionError,
     ColumnTypeError,
     CommitConflictError,
     CommitStateUnknownError,
     ConfigError,
     CycleError,
+    DuplicateColumnError,
     DuplicateFeatureError,
     DuplicateSampleError,
     ExpiryRefusedError,
@@ -71,6 +73,7 @@ set_default_hash_length(default_hash_length)  # the default graph reads metaxy_l
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousProvenanceError",
     "AsOfLike",
     "ColumnCollisionError",
     "ColumnTypeError",
@@ -79,6 +82,7 @@ __all__ = [
     "CommitStateUnknownError",
     "ConfigError",
     "CycleError",
+    "DuplicateColumnError",
     "DuplicateFeatureError",
     "DuplicateSampleError",
     "EngineSession",

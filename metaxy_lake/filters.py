@@ -12,15 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import math
 import operator
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import narwhals as nw
 import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot import Token, TokenType, exp
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from metaxy_lake.errors import InvalidFilterError
 
@@ -34,6 +35,15 @@ _COMPARISONS: dict[type[exp.Expression], Callable[[Any, Any], Any]] = {
     exp.LT: operator.lt,
     exp.LTE: operator.le,
 }
+# Deeper text is refused before sqlglot sees it: its parser recurses about 20 frames per
+# parenthesis and 10 per NOT (measured: 50 parentheses or 100 NOTs exhaust Python's default
+# recursion limit of 1000), so the bound leaves room for the caller's own stack.
+MAX_NESTING = 20
+_NESTS = {TokenType.NOT, TokenType.DASH, TokenType.PLUS}  # each nests what follows it
+_ENDS_NESTING = {TokenType.AND, TokenType.OR, TokenType.COMMA}
+# Integer columns are at most 64 bits, so a literal outside both signed and unsigned 64-bit
+# ranges can never compare meaningfully (DuckDB fails on it only when rows are scanned).
+_INTEGERS = range(-(2**63), 2**64)
 _MIRRORED: dict[type[exp.Expression], type[exp.Expression]] = {
     exp.EQ: exp.EQ,
     exp.NEQ: exp.NEQ,
@@ -65,21 +75,69 @@ def parse_filter_columns(text: str) -> tuple[nw.Expr, set[str]]:
 
 
 def _parse(text: str) -> exp.Expression:
+    dialect = sqlglot.Dialect.get_or_raise("duckdb")
     try:
-        statements = sqlglot.parse(text, read="duckdb")
+        tokens = dialect.tokenize(text)
+    except TokenError as exc:
+        raise InvalidFilterError(
+            f"filter {_shown(text)} does not parse: a quote or comment is not closed (inside a "
+            "string, write a quote twice: 'it''s')"
+        ) from exc
+    _check_nesting(tokens, text)
+    try:
+        statements = dialect.parser().parse(tokens, text)
     except ParseError as exc:
         where = exc.errors[0] if exc.errors else {}
         what = where.get("description") or "invalid syntax"
         column = f" at column {where['col']}" if "col" in where else ""
-        raise InvalidFilterError(f"filter {text!r} does not parse{column}: {what}") from exc
+        raise InvalidFilterError(f"filter {_shown(text)} does not parse{column}: {what}") from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Expression):
-        raise InvalidFilterError(f"filter {text!r} must be one condition, not several statements")
+        raise InvalidFilterError(
+            f"filter {_shown(text)} must be one condition, not several statements"
+        )
     return statements[0]
 
 
+def _shown(text: str) -> str:
+    """The filter text as quoted in a message: cut after 120 characters."""
+    return repr(text) if len(text) <= 120 else f"{text[:120]!r}... ({len(text)} characters)"
+
+
+def _check_nesting(tokens: Sequence[Token], text: str) -> None:
+    """Refuse text nested deeper than ``MAX_NESTING`` (parentheses, NOT, unary signs)."""
+    depth, outer = 0, [0]  # outer[-1]: the depth at which the innermost parenthesis opened
+    for token in tokens:
+        kind = token.token_type
+        if kind in _NESTS:
+            depth += 1
+        elif kind is TokenType.L_PAREN:
+            depth += 1
+            outer.append(depth)
+        elif kind is TokenType.R_PAREN and len(outer) > 1:
+            depth = outer.pop() - 1
+        elif kind in _ENDS_NESTING:  # a NOT or sign ends at the next AND, OR or comma
+            depth = outer[-1]
+        if depth > MAX_NESTING:
+            raise InvalidFilterError(
+                f"filter {_shown(text)} is nested too deeply (more than {MAX_NESTING} levels of "
+                "parentheses, NOT and signs): simplify it"
+            )
+
+
+def _sql(node: exp.Expression) -> str:
+    """A node as SQL text for a message, or the construct's name.
+
+    sqlglot's generator fails on some odd trees (e.g. a minus before an escape string).
+    """
+    try:
+        return node.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE) or node.key.upper()
+    except Exception:  # only the message's wording depends on it
+        return node.key.upper()
+
+
 def _refuse(node: exp.Expression, text: str, what: str | None = None) -> InvalidFilterError:
-    name = what or f"{node.key.upper()} ({node.sql()})"
-    return InvalidFilterError(f"filter {text!r}: {name} is not allowed (allowed: {ALLOWED})")
+    name = what or f"{node.key.upper()} ({_sql(node)})"
+    return InvalidFilterError(f"filter {_shown(text)}: {name} is not allowed (allowed: {ALLOWED})")
 
 
 def _condition(node: exp.Expression, text: str) -> nw.Expr:
@@ -89,10 +147,9 @@ def _condition(node: exp.Expression, text: str) -> nw.Expr:
         return ~_condition(positive, text)
     if isinstance(node, exp.Paren):
         return _condition(node.this, text)
-    if isinstance(node, exp.And):
-        return _condition(node.this, text) & _condition(node.expression, text)
-    if isinstance(node, exp.Or):
-        return _condition(node.this, text) | _condition(node.expression, text)
+    if isinstance(node, exp.And | exp.Or):  # a long chain is one flat list, not recursion
+        parts = [_condition(cast(exp.Expression, part), text) for part in node.flatten()]
+        return _balanced(operator.and_ if isinstance(node, exp.And) else operator.or_, parts)
     if isinstance(node, exp.Not):
         return ~_condition(node.this, text)
     if type(node) in _COMPARISONS:
@@ -104,7 +161,7 @@ def _condition(node: exp.Expression, text: str) -> nw.Expr:
         return _column(node.this, text).is_in(values)
     if isinstance(node, exp.Is):
         if not isinstance(node.expression, exp.Null):
-            raise _refuse(node, text, f"IS {node.expression.sql()}")
+            raise _refuse(node, text, f"IS {_sql(node.expression)}")
         return _column(node.this, text).is_null()
     if isinstance(node, exp.Like):
         pattern = _literal(node.expression, text)
@@ -112,8 +169,20 @@ def _condition(node: exp.Expression, text: str) -> nw.Expr:
             raise _refuse(node, text, "LIKE with a pattern that is not a string")
         return _column(node.this, text).str.contains(like_to_regex(pattern))
     if isinstance(node, exp.Column | exp.Boolean):
-        raise _refuse(node, text, f"a bare {node.sql()} (compare it with a value)")
+        raise _refuse(node, text, f"a bare {_sql(node)} (compare it with a value)")
     raise _refuse(node, text)
+
+
+def _balanced(combine: Callable[[Any, Any], Any], parts: list[nw.Expr]) -> nw.Expr:
+    """Combine pairwise, so that the expression is log2(n) deep.
+
+    narwhals recurses on it: a chain of 500 ANDs combined one by one exhausts Python's
+    default recursion limit.
+    """
+    while len(parts) > 1:
+        pairs = zip(parts[::2], parts[1::2], strict=False)
+        parts = [combine(a, b) for a, b in pairs] + parts[len(parts) - len(parts) % 2 :]
+    return parts[0]
 
 
 def _comparison(node: exp.Expression, text: str) -> nw.Expr:
@@ -135,7 +204,7 @@ def _column(node: exp.Expression, text: str) -> nw.Expr:
     if isinstance(node, exp.Paren):
         return _column(node.this, text)
     if not isinstance(node, exp.Column) or node.table:
-        raise _refuse(node, text, f"{node.sql()} in place of a column name")
+        raise _refuse(node, text, f"{_sql(node)} in place of a column name")
     return nw.col(node.name)
 
 
@@ -149,12 +218,35 @@ def _literal(node: exp.Expression, text: str) -> Any:
     if isinstance(node, exp.Literal):
         if node.is_string:
             return node.this
-        number = node.this
-        return float(number) if any(c in number for c in ".eE") else int(number)
-    raise _refuse(node, text, f"{node.sql()} in place of a literal value")
+        return _number(node.this, text)
+    raise _refuse(node, text, f"{_sql(node)} in place of a literal value")
+
+
+def _number(digits: str, text: str) -> int | float:
+    """A number literal's value; refused when no column value could equal it."""
+    if not any(c in digits for c in ".eE"):
+        whole = int(digits)
+        if whole not in _INTEGERS:
+            raise InvalidFilterError(
+                f"filter {_shown(text)}: the number {digits} is out of range (integers must fit "
+                "in 64 bits)"
+            )
+        return whole
+    value = float(digits)
+    mantissa = re.split("[eE]", digits)[0]
+    if not math.isfinite(value) or (value == 0 and mantissa.strip("0.")):
+        raise InvalidFilterError(
+            f"filter {_shown(text)}: the number {digits} is out of range (a float must be finite "
+            "and nonzero numbers must not round to 0)"
+        )
+    return value
 
 
 def like_to_regex(pattern: str) -> str:
-    """A LIKE pattern (``%`` any text, ``_`` one character) as an anchored regex."""
+    """A LIKE pattern (``%`` any text, ``_`` one character) as an anchored regex.
+
+    The regex runs in DuckDB (RE2) or polars (Rust), where ``$`` is the end of the text;
+    ``(?s)`` lets ``%`` and ``_`` match a newline, as SQL's LIKE does.
+    """
     parts = ("." if c == "_" else ".*" if c == "%" else re.escape(c) for c in pattern)
-    return "^" + "".join(parts) + "$"
+    return "(?s)^" + "".join(parts) + "$"

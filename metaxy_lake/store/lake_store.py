@@ -108,7 +108,7 @@ class LakeStore(Audits):
     ) -> None:
         self.root = normalize_root(root)
         self.storage = StorageConfig.resolve(storage_options)
-        options = format_options(format, catalog, namespace)
+        options = format_options(format, catalog, namespace, read_only)
         self.format: TableFormat = load_format(
             format, self.root, self.storage, options, commit_timeout_s
         )

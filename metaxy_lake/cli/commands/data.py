@@ -195,8 +195,8 @@ def filters_of(where: str | None) -> list[nw.Expr] | None:
 
 
 def as_of_of(text: str | None) -> str | int | None:
-    """``--as-of``: a table version (digits) or ISO 8601 time."""
-    return int(text) if text is not None and text.isdigit() else text
+    """``--as-of``: a table version (ASCII digits) or ISO 8601 time; checked by the store."""
+    return int(text) if text is not None and text.isascii() and text.isdigit() else text
 
 
 @app.command()
