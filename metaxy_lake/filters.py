@@ -12,13 +12,15 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import narwhals as nw
+import pyarrow as pa
 import sqlglot
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
@@ -54,24 +56,34 @@ _MIRRORED: dict[type[exp.Expression], type[exp.Expression]] = {
 }
 
 
-def parse_filter(text: str) -> nw.Expr:
+def parse_filter(text: str, types: Mapping[str, pa.DataType] | None = None) -> nw.Expr:
     """Parse SQL-like filter text into a narwhals boolean expression.
+
+    Args:
+        text: The filter text.
+        types: Column types, where known. A column compared with a value of another kind
+            that DuckDB converts row by row (text with a number or a boolean) is refused
+            here, rather than failing when rows are scanned.
 
     Raises:
         InvalidFilterError: The text does not parse, or uses a construct that is not
-            allowed (the message names it).
+            allowed (the message names it), or compares values of clashing kinds.
     """
-    return _condition(_parse(text), text)
+    return parse_filter_columns(text, types)[0]
 
 
-def parse_filter_columns(text: str) -> tuple[nw.Expr, set[str]]:
+def parse_filter_columns(
+    text: str, types: Mapping[str, pa.DataType] | None = None
+) -> tuple[nw.Expr, set[str]]:
     """``parse_filter``'s expression, and the column names the text refers to.
 
     Raises:
         InvalidFilterError: As ``parse_filter``.
     """
     tree = _parse(text)
-    return _condition(tree, text), {column.name for column in tree.find_all(exp.Column)}
+    expr = _condition(tree, text)
+    _check_kinds(tree, text, types or {})
+    return expr, {column.name for column in tree.find_all(exp.Column)}
 
 
 def _parse(text: str) -> exp.Expression:
@@ -240,6 +252,91 @@ def _number(digits: str, text: str) -> int | float:
             "and nonzero numbers must not round to 0)"
         )
     return value
+
+
+def _check_kinds(tree: exp.Expression, text: str, types: Mapping[str, pa.DataType]) -> None:
+    """Refuse a comparison DuckDB would convert row by row and fail on when rows are read.
+
+    DuckDB compares ``text_column = 5`` by casting every value of the column to a number
+    (and ``number_column = 'x'`` by casting the text): the query is planned, and fails
+    with a conversion error only once rows are scanned (measured, DuckDB 2.0).
+    """
+    for node in tree.find_all(*_COMPARISONS, exp.In):
+        sides = [node.this, *(node.expressions if isinstance(node, exp.In) else [node.expression])]
+        sides = [side.unnest() for side in sides]
+        for column in sides:
+            type_ = types.get(column.name) if isinstance(column, exp.Column) else None
+            if type_ is not None:
+                for other in sides:
+                    if other is not column:
+                        _check_pair(column.name, type_, other, types, text)
+
+
+_KINDS = {"text": "text", "number": "a number", "boolean": "a boolean", "time": "a time"}
+_MIXABLE = {("number", "boolean"), ("boolean", "number")}  # DuckDB casts these types
+
+
+def _kind(type_: pa.DataType) -> str:
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return "text"
+    if pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_):
+        return "number"
+    if pa.types.is_timestamp(type_) or pa.types.is_date(type_):
+        return "time"
+    return "boolean" if pa.types.is_boolean(type_) else str(type_)  # e.g. a map: no literal
+
+
+def _check_pair(
+    name: str,
+    type_: pa.DataType,
+    other: exp.Expression,
+    types: Mapping[str, pa.DataType],
+    text: str,
+) -> None:
+    """Refuse column ``name`` compared with ``other`` when DuckDB would convert row by row."""
+    kind = _kind(type_)
+    if isinstance(other, exp.Column):
+        if other.name not in types:
+            return
+        found, what = _kind(types[other.name]), f"column {other.name!r}"
+    elif isinstance(other, exp.Boolean):
+        found, what = "boolean", _sql(other)
+    elif isinstance(other, exp.Literal | exp.Neg):
+        value = _literal(other, text)
+        if isinstance(value, str) and _converts(value, type_):
+            return  # DuckDB casts the text once, e.g. n = '5' or at > '2026-01-01'
+        found, what = ("text", repr(value)) if isinstance(value, str) else ("number", str(value))
+    else:
+        return
+    if kind == found or (kind, found) in _MIXABLE:
+        return
+    hint = " (a time is ISO 8601 text)" if kind == "time" else ""
+    raise InvalidFilterError(
+        f"filter {_shown(text)}: column {name!r} holds {_named(kind)} and {what} is "
+        f"{_named(found)}{hint}; DuckDB would fail on reading the rows: compare like with like"
+    )
+
+
+def _named(kind: str) -> str:
+    return _KINDS.get(kind, f"values of type {kind}")
+
+
+def _converts(value: str, type_: pa.DataType) -> bool:
+    """Whether text converts to the column's number or time type (DuckDB casts it once)."""
+    convert: Callable[[str], Any] | None = None
+    if pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_):
+        convert = float  # DuckDB compares n = '5.5' as numbers
+    elif pa.types.is_timestamp(type_):
+        convert = dt.datetime.fromisoformat
+    elif pa.types.is_date(type_):
+        convert = dt.date.fromisoformat
+    if convert is None:
+        return False
+    try:
+        convert(value)
+    except ValueError:
+        return False
+    return True
 
 
 def like_to_regex(pattern: str) -> str:

@@ -116,6 +116,81 @@ def test_odd_filter_text_parses_or_is_refused_by_name(text: str) -> None:
         assert "\n" not in str(exc)
 
 
+TYPED = pa.table(
+    {
+        "lang": ["en", "5", None],
+        "n": pa.array([1, 5, None], pa.int64()),
+        "score": [0.5, None, 1.5],
+        "ok": [True, False, None],
+        "made": pa.array([dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3)]),
+        "m": pa.array([{"a": "b"}, None, {}], pa.map_(pa.string(), pa.string())),
+    }
+)
+TYPES = dict(zip(TYPED.schema.names, TYPED.schema.types, strict=True))
+
+CLASHES = [
+    "sample_uid = 5",  # the id is text: DuckDB casts every id to a number, failing on 'v1'
+    "lang = 5",
+    "lang = true",
+    "n = 'x'",
+    "made = 5",
+    "made > 'soon'",
+    "lang = made",
+    "m = 'x'",
+    "ok = 'x'",
+]
+
+
+@pytest.mark.parametrize("text", CLASHES)
+def test_a_comparison_duckdb_would_fail_on_when_reading_rows_is_refused(text: str) -> None:
+    rows = duckdb.from_arrow(TYPED.append_column("sample_uid", pa.array(["v1", "v2", "v3"])))
+    with pytest.raises(duckdb.ConversionException):  # what happened before: on reading rows
+        narwhals_filter(rows, [parse_filter(text)]).fetchall()
+    with pytest.raises(mxl.InvalidFilterError, match="like with like"):
+        parse_filter(text, {**TYPES, "sample_uid": pa.string()})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["n = '5'", "n < '5.5'", "score < '1'", "made > '2026-01-02'",
+     "made > '2026-01-02T00:00:00+00:00'", "ok = 1", "n = true", "lang IN ('en', '5')",
+     "n IN (1, 2)", "n < score"],
+)  # fmt: skip
+def test_comparisons_duckdb_casts_once_are_accepted(text: str) -> None:
+    rows = duckdb.from_arrow(TYPED)
+    chosen = narwhals_filter(rows, [parse_filter(text, TYPES)]).project("n").fetchall()
+    assert sorted(chosen, key=str) == sorted(rows.filter(text).project("n").fetchall(), key=str)
+
+
+TYPED_ATOMS = st.sampled_from(
+    ["lang", "n", "score", "ok", "made", "m", "'x'", "'5'", "'5.5'", "'2026-01-01'", "1", "5.5",
+     "-1", "true", "NULL", "=", "<", ">=", "<>", "IN", "(", ")", ",", "NOT", "AND", "OR",
+     "LIKE", "'%'", "IS"]
+)  # fmt: skip
+
+
+@given(st.lists(TYPED_ATOMS, min_size=3, max_size=9).map(" ".join))
+def test_typed_filter_text_never_fails_when_rows_are_read(text: str) -> None:
+    rows = duckdb.from_arrow(TYPED)
+    try:
+        narwhals_filter(rows, [parse_filter(text, TYPES)]).fetchall()
+    except mxl.InvalidFilterError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_a_dep_filter_of_clashing_kinds_is_refused_at_definition(
+    graph: mxl.FeatureGraph,
+) -> None:
+    class Root(mxl.Feature, spec=mxl.FeatureSpec(key="root", fields=["a"])):
+        n: int | None = None
+
+    dep = mxl.FeatureDep(feature=Root, filters=["n = 'x'"])
+    with pytest.raises(mxl.InvalidFilterError, match="holds a number"):
+
+        class Leaf(mxl.Feature, spec=mxl.FeatureSpec(key="leaf", deps=[dep], fields=["a"])):
+            pass
+
+
 def test_a_dep_filter_that_does_not_tokenize_is_refused_at_definition(
     graph: mxl.FeatureGraph,
 ) -> None:
@@ -313,6 +388,7 @@ def test_the_cli_says_one_line_and_writes_nothing(tmp_path: Path) -> None:
     cases = [
         (["--where", "sample_uid = 'x\\'y'"], "not closed"),
         (["--where", "sample_uid = 1e999"], "out of range"),
+        (["--where", "sample_uid = 5"], "like with like"),
         (["--as-of", "99999999999999999999"], "2**63 - 1"),
     ]
     for args, named in cases:
