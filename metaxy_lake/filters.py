@@ -4,7 +4,9 @@ The text is parsed by sqlglot into a syntax tree, and the tree is turned into a 
 expression; the text itself never reaches a query. Allowed: column references, literals
 (strings, numbers, booleans), comparisons (``= != <> < <= > >=``), ``AND``/``OR``/``NOT``,
 ``IN`` (a list of literals), ``IS [NOT] NULL``, ``LIKE`` (``%`` and ``_``) and
-parentheses. Anything else is an ``InvalidFilterError`` naming the construct.
+parentheses. Anything else is an ``InvalidFilterError`` naming the construct, and so is
+text nested more than ``MAX_NESTING`` deep, a number no column can hold (``1e999``), and,
+where column types are given, a comparison of clashing kinds (text with a number).
 
 Example:
     >>> expr = parse_filter("lang IN ('en', 'fr') AND NOT score < 0.5")
