@@ -314,7 +314,7 @@ class IcebergFormat(TableFormat):
     capabilities = Capabilities()
 
     def _catalog_file(self) -> Path | None:
-        """The local SQLite catalog file a store without ``catalog=`` uses (None with one)."""
+        """The local SQLite catalog file of a local store without ``catalog=`` (else None)."""
         if self.options.get(OPTION_CATALOG) is not None or not _local(self.root):
             return None
         return Path(_path(self.root)) / CATALOG_FILE

@@ -51,7 +51,8 @@ def to_arrow(frame: Any) -> pa.Table:
         table = _converted(frame)
     except nw.exceptions.DuplicateError as exc:  # pandas and DuckDB allow repeated names
         _check_names([str(c) for c in getattr(frame, "columns", ())])
-        raise DuplicateColumnError(f"the frame repeats a column name: {exc}") from exc
+        said = " ".join(str(exc).split())  # narwhals lists the names on lines of their own
+        raise DuplicateColumnError(f"the frame repeats a column name: {said}") from exc
     _check_names(table.column_names)
     return table
 
