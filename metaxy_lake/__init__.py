@@ -9,6 +9,7 @@ from metaxy_lake.catalog import Commit
 from metaxy_lake.config import ProjectConfig, default_hash_length, load_config, open_store
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import (
+    AmbiguousProvenanceError,
     ColumnCollisionError,
     ColumnTypeError,
     CommitConflictError,
@@ -16,6 +17,7 @@ from metaxy_lake.errors import (
     ConfigError,
     CycleError,
     DamagedMetadataError,
+    DuplicateColumnError,
     DuplicateFeatureError,
     DuplicateSampleError,
     ExpiryRefusedError,
@@ -73,6 +75,7 @@ set_default_hash_length(default_hash_length)  # the default graph reads metaxy_l
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousProvenanceError",
     "AsOfLike",
     "ColumnCollisionError",
     "ColumnTypeError",
@@ -82,6 +85,7 @@ __all__ = [
     "ConfigError",
     "CycleError",
     "DamagedMetadataError",
+    "DuplicateColumnError",
     "DuplicateFeatureError",
     "DuplicateSampleError",
     "EngineSession",

@@ -124,6 +124,17 @@ class ProvenanceKeysError(InvalidFrameError):
     """Provenance map keys differ from the feature's declared fields."""
 
 
+class DuplicateColumnError(InvalidFrameError):
+    """A frame holds more than one column of the same name."""
+
+
+class AmbiguousProvenanceError(InvalidFrameError):
+    """A provenance value contains ``|``, which the hash recipe joins values with.
+
+    Two different provenance maps could then hash alike (docs/on-disk-format.md, section 6).
+    """
+
+
 class MissingUpstreamValueError(MetaxyLakeError):
     """An upstream data version needed to compute provenance is missing (null)."""
 

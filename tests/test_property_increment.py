@@ -52,9 +52,10 @@ CHANGED = "metaxy_changed_fields"
 
 Ids = tuple[str, ...]
 
-# Root provenance as callers give it: short odd text ('|', non-ASCII, empty) or checksums
-# longer than any hash length (stored as given, never truncated).
-values = st.text(alphabet="ab|é0", max_size=3) | st.integers(0, 99).map(
+# Root provenance as callers give it: short odd text ('/' and '.' as in field keys,
+# non-ASCII, empty) or checksums longer than any hash length (stored as given, never
+# truncated). A value holding '|' is refused (tests/test_error_quality.py).
+values = st.text(alphabet="ab/.é0", max_size=3) | st.integers(0, 99).map(
     lambda n: hashlib.sha256(str(n).encode()).hexdigest() + f"-file{n}"
 )
 

@@ -16,6 +16,7 @@ from metaxy_lake.engine.maps import pair, pair_items, split
 from metaxy_lake.engine.relations import SRC, Relation, materialize, query
 from metaxy_lake.engine.sql import ident, idents, lit, string_list
 from metaxy_lake.errors import (
+    AmbiguousProvenanceError,
     ColumnTypeError,
     DuplicateSampleError,
     MissingProvenanceError,
@@ -64,6 +65,11 @@ def _pair_items(table: pa.Table, column: str, fields: Sequence[str], key: object
     raise ColumnTypeError(f"feature {key}: {column} must be a map or a struct, not {type_}")
 
 
+def _holds_bar(values: str) -> str:
+    """SQL: some value of a list of map values contains ``|`` (nulls hold none)."""
+    return f"contains(array_to_string({values}, ''), '|')"
+
+
 def _check_unique(rel: Relation, key: object, id_columns: Sequence[str]) -> None:
     ids = idents(id_columns)
     found = query(
@@ -94,8 +100,9 @@ def normalize_system_columns(
 
     Checks: sample ids are unique; ``metaxy_provenance_by_field`` keys equal the declared
     fields in every row and its values are non-null; an override
-    ``metaxy_data_version_by_field`` names only declared fields; ``metaxy_provenance`` is
-    non-null.
+    ``metaxy_data_version_by_field`` names only declared fields; no value of either map
+    contains ``|`` (the hash recipe joins them with it, unescaped); ``metaxy_provenance``
+    is non-null.
     """
     key, fields = definition.key, definition.field_names
     selected: dict[str, list[str]] = {c: [ident(c)] for c in table.column_names}
@@ -118,10 +125,12 @@ def normalize_system_columns(
             f"OR NOT list_has_all({pbf_keys}, {string_list(fields)})"
         ),
         "null_values": f"list_count({pbf_values}) <> len({pbf_values})",
+        "bar": _holds_bar(pbf_values),
     }
     if DATA_VERSION_BY_FIELD in table.column_names:
-        dv_keys = ident(pair(DATA_VERSION_BY_FIELD)[0])
+        dv_keys, dv_values = (ident(name) for name in pair(DATA_VERSION_BY_FIELD))
         checks["bad_override"] = f"NOT list_has_all({string_list(fields)}, coalesce({dv_keys}, []))"
+        checks["bar_override"] = _holds_bar(dv_values)
     if PROVENANCE in table.column_names:
         checks["null_provenance"] = f"{ident(PROVENANCE)} IS NULL"
     ids = ", ".join(f"{lit(c)}: {ident(c)}" for c in definition.id_columns)
@@ -143,6 +152,14 @@ def normalize_system_columns(
             raise MissingProvenanceError(
                 f"feature {key}: {count} row(s) have null values in {PROVENANCE_BY_FIELD}, "
                 f"e.g. sample {example}"
+            )
+        if name in ("bar", "bar_override"):
+            column = PROVENANCE_BY_FIELD if name == "bar" else DATA_VERSION_BY_FIELD
+            raise AmbiguousProvenanceError(
+                f"feature {key}: {count} row(s) have a {column} value containing '|', e.g. "
+                f"sample {example}; the hash recipe joins these values with '|' unescaped, so "
+                "two different maps could hash alike and downstream would not be recomputed "
+                "(docs/on-disk-format.md, section 6): encode the value (e.g. as hex)"
             )
         if name == "bad_override":
             raise ProvenanceKeysError(

@@ -401,7 +401,8 @@ class TableFormat(ABC):
     Args:
         root: The store's root URI.
         storage: Object-store settings (each format spells them its own way).
-        options: Format-specific options (for Iceberg, ``catalog`` and ``namespace``).
+        options: Format options: ``read_only`` (the store creates nothing), and for Iceberg
+            ``catalog`` and ``namespace``.
         commit_timeout_s: How long commits keep retrying conflicts (at most
             ``MAX_COMMIT_TIMEOUT_S``).
 

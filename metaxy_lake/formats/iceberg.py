@@ -26,7 +26,12 @@ from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 
-from metaxy_lake.errors import CommitStateUnknownError, StoreConfigError, TimeTravelError
+from metaxy_lake.errors import (
+    CommitStateUnknownError,
+    ReadOnlyStoreError,
+    StoreConfigError,
+    TimeTravelError,
+)
 from metaxy_lake.formats.base import (
     AsOf,
     Capabilities,
@@ -45,6 +50,7 @@ from metaxy_lake.storage import CONNECT_TIMEOUT_S
 
 OPTION_CATALOG = "catalog"
 OPTION_NAMESPACE = "namespace"
+OPTION_READ_ONLY = "read_only"  # set by the store (``store.options.format_options``)
 DEFAULT_NAMESPACE = "metaxy"
 CATALOG_FILE = "_catalog/iceberg.db"
 _ADDED = "added-records"
@@ -326,18 +332,43 @@ class IcebergFormat(TableFormat):
     capabilities = Capabilities()
     unreferenced_files_kept = None  # expiry deletes no file (see ``IcebergTable.expire``)
 
+    def _catalog_file(self) -> Path | None:
+        """The local SQLite catalog file of a local store without ``catalog=`` (else None)."""
+        if self.options.get(OPTION_CATALOG) is not None or not _local(self.root):
+            return None
+        return Path(_path(self.root)) / CATALOG_FILE
+
+    def _no_catalog_yet(self) -> bool:
+        """A read-only store whose local catalog file does not exist (yet): it has no table.
+
+        Like a Delta or Lance store at a missing root, it reads as empty and creates
+        nothing; once a writer creates the file, the next read opens it.
+        """
+        db = self._catalog_file()
+        return bool(self.options.get(OPTION_READ_ONLY)) and db is not None and not db.exists()
+
     @functools.cached_property
     def catalog(self) -> Catalog:
-        """The pyiceberg catalog: ``catalog=`` properties, or a local SQLite file."""
+        """The pyiceberg catalog: ``catalog=`` properties, or a local SQLite file.
+
+        Raises:
+            ReadOnlyStoreError: The store is read-only and its local catalog file does not
+                exist (opening it would create it).
+        """
         properties = self.options.get(OPTION_CATALOG)
         if properties is None:
-            if not _local(self.root):
+            db = self._catalog_file()
+            if db is None:
                 raise StoreConfigError(
                     f"an Iceberg store at {self.root} needs catalog={{...}}: an object-store "
                     "root has no safe default catalog (two machines with two SQLite files "
                     "would silently diverge)"
                 )
-            db = Path(_path(self.root)) / CATALOG_FILE
+            if self._no_catalog_yet():
+                raise ReadOnlyStoreError(
+                    f"the read-only Iceberg store at {self.root} has no catalog ({db}) and "
+                    "creates none"
+                )
             db.parent.mkdir(parents=True, exist_ok=True)
             properties = {"type": "sql", "uri": f"sqlite:///{db}"}
         properties = {"warehouse": _file_uri(self.root), **self._file_io(), **properties}
@@ -373,6 +404,8 @@ class IcebergFormat(TableFormat):
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> IcebergTable | None:
         """Load the table at its current snapshot, or as of a snapshot id or a time."""
+        if self._no_catalog_yet():
+            return None
         try:
             table = self.catalog.load_table(self._identifier(ref))
         except NoSuchTableError:

@@ -137,8 +137,9 @@ def _resolve_dep(key: FeatureKey, dep: FeatureDep, upstream: FeatureDefinition) 
     ids = {c: renamed[c] for c in upstream.id_columns}
     keys = _dep_keys(key, dep, upstream, renamed)
     filters = []
+    types = {renamed[c]: t for c, t in {**upstream.id_types, **upstream.user_columns}.items()}
     for text in dep.filters:
-        expr, columns = parse_filter_columns(text)
+        expr, columns = parse_filter_columns(text, types)
         filters.append(expr)
         unknown = sorted(columns - set(renamed.values()))
         if unknown:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from metaxy_lake.errors import InvalidKeyError
 
-_PART = re.compile(r"^[A-Za-z0-9_]+$")
+_PART = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _split(value: str | Sequence[str], what: str) -> tuple[str, ...]:
@@ -16,7 +16,7 @@ def _split(value: str | Sequence[str], what: str) -> tuple[str, ...]:
     if not parts:
         raise InvalidKeyError(f"{what} key is empty")
     for part in parts:
-        if not isinstance(part, str) or not _PART.match(part):
+        if not isinstance(part, str) or not _PART.fullmatch(part):
             raise InvalidKeyError(
                 f"{what} key {'/'.join(map(str, parts))!r}: part {part!r} must be one or more "
                 "of [A-Za-z0-9_]"

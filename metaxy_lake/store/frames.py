@@ -18,6 +18,7 @@ from metaxy_lake.engine.frames import normalize_system_columns
 from metaxy_lake.engine.relations import Relation
 from metaxy_lake.errors import (
     ColumnTypeError,
+    DuplicateColumnError,
     InvalidFrameError,
     MissingColumnError,
     MissingIdColumnError,
@@ -43,8 +44,20 @@ def to_arrow(frame: Any) -> pa.Table:
     """Return any narwhals-compatible frame (eager or lazy) as an Arrow table.
 
     Raises:
+        DuplicateColumnError: A column name appears more than once.
         InvalidFrameError: ``frame`` is not a dataframe narwhals knows.
     """
+    try:
+        table = _converted(frame)
+    except nw.exceptions.DuplicateError as exc:  # pandas and DuckDB allow repeated names
+        _check_names([str(c) for c in getattr(frame, "columns", ())])
+        said = " ".join(str(exc).split())  # narwhals lists the names on lines of their own
+        raise DuplicateColumnError(f"the frame repeats a column name: {said}") from exc
+    _check_names(table.column_names)
+    return table
+
+
+def _converted(frame: Any) -> pa.Table:
     if isinstance(frame, pa.Table):
         return frame
     try:
@@ -61,6 +74,21 @@ def to_arrow(frame: Any) -> pa.Table:
             raise
         return _from_pandas(frame)
     return table
+
+
+def _check_names(names: Sequence[str]) -> None:
+    """Refuse a frame whose column names repeat, naming the repeated ones.
+
+    Raises:
+        DuplicateColumnError: A name appears more than once (pandas and DuckDB frames and
+            Arrow tables allow it; a pandas label ``1`` and ``"1"`` both become ``"1"``).
+    """
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DuplicateColumnError(
+            f"the frame has more than one column named {', '.join(map(repr, repeated))}; "
+            "rename or drop the copies"
+        )
 
 
 def _from_pandas(frame: Any) -> pa.Table:

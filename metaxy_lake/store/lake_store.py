@@ -116,7 +116,7 @@ class LakeStore(Audits):
         # ${VAR} references expand here, from this process's environment; the spec keeps them
         self.storage = StorageConfig.resolve(storage_options)
         expanded = None if catalog is None else expand(catalog, "catalog")
-        options = format_options(format, expanded, namespace)
+        options = format_options(format, expanded, namespace, read_only)
         self.format: TableFormat = load_format(
             format, self.root, self.storage, options, commit_timeout_s
         )

@@ -17,18 +17,19 @@ def normalize_root(root: str | Path) -> str:
 
 
 def format_options(
-    format: str, catalog: Mapping[str, Any] | None, namespace: str | None
+    format: str, catalog: Mapping[str, Any] | None, namespace: str | None, read_only: bool
 ) -> dict[str, Any]:
-    """The Iceberg options of a store (none for the other formats).
+    """A store's format options: whether it is read-only, and Iceberg's catalog and namespace.
 
     Raises:
         StoreConfigError: ``catalog=`` or ``namespace=`` given to another format.
     """
+    options: dict[str, Any] = {"read_only": read_only}
     if catalog is None and namespace is None:
-        return {}
+        return options
     if format != "iceberg":
         raise StoreConfigError(f"catalog= and namespace= apply to format='iceberg', not {format!r}")
-    options: dict[str, Any] = {"namespace": namespace or "metaxy"}
+    options["namespace"] = namespace or "metaxy"
     if catalog is not None:
         options["catalog"] = catalog
     return options

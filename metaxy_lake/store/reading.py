@@ -23,23 +23,43 @@ from metaxy_lake.store.chain import chain_id_types, chain_rows, links, open_chai
 from metaxy_lake.store.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, filter_list
 
+# Delta and Lance versions and Iceberg snapshot ids are signed 64-bit, never negative
+_VERSIONS = range(2**63)
+
 
 def parse_as_of(as_of: AsOfLike | None) -> AsOf | None:
     """An ``as_of`` argument as a table version or an aware UTC datetime.
 
     Raises:
-        TimeTravelError: A datetime (or ISO text) without a time zone, or text that is
-            no ISO 8601 time.
+        TimeTravelError: A version outside 0 to 2**63 - 1; a datetime (or ISO text)
+            without a time zone, or outside the years 1 to 9999 once in UTC; text that is
+            no ISO 8601 time; anything else.
     """
-    if as_of is None or isinstance(as_of, int):
+    if as_of is None:
+        return None
+    if isinstance(as_of, int) and not isinstance(as_of, bool):
+        if as_of not in _VERSIONS:
+            raise TimeTravelError(
+                f"as_of {as_of} is no table version: a version is an integer from 0 to 2**63 - 1"
+            )
         return as_of
+    if not isinstance(as_of, str | dt.datetime):
+        raise TimeTravelError(
+            f"as_of {as_of!r} is neither a table version (an int) nor a time (an aware "
+            "datetime or ISO 8601 text)"
+        )
     try:
         when = dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     except ValueError as exc:
         raise TimeTravelError(f"as_of {as_of!r} is not an ISO 8601 time") from exc
     if when.tzinfo is None:
         raise TimeTravelError(f"as_of {as_of!r} has no time zone; give one (e.g. +00:00)")
-    return when.astimezone(dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise TimeTravelError(
+            f"as_of {as_of!r} is out of range: in UTC it must fall in the years 1 to 9999"
+        ) from exc
 
 
 def read(

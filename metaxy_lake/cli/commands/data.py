@@ -6,6 +6,7 @@ import datetime as dt
 import sys
 from typing import Annotated, Any
 
+import duckdb
 import narwhals as nw
 import pyarrow as pa
 import typer
@@ -189,14 +190,24 @@ def plan(
     run.out.records("samples", samples, title=f"plan for {definition.key} (first {limit} per kind)")
 
 
-def filters_of(where: str | None) -> list[nw.Expr] | None:
-    """``--where`` text as filter expressions (None without one)."""
-    return None if where is None else [parse_filter(where)]
+def filters_of(
+    store: LakeStore, definition: FeatureDefinition, where: str | None
+) -> list[nw.Expr] | None:
+    """``--where`` text as filter expressions (None without one).
+
+    Checked against the types of the columns as read (``parse_filter``): an id column's
+    type is known from its table, where the definition may not declare it.
+    """
+    if where is None:
+        return None
+    rows: duckdb.DuckDBPyRelation = nw.to_native(store.read(definition.key))
+    schema = rows.limit(0).to_arrow_table().schema  # planned and typed; no row is read
+    return [parse_filter(where, dict(zip(schema.names, schema.types, strict=True)))]
 
 
 def as_of_of(text: str | None) -> str | int | None:
-    """``--as-of``: a table version (digits) or ISO 8601 time."""
-    return int(text) if text is not None and text.isdigit() else text
+    """``--as-of``: a table version (ASCII digits) or ISO 8601 time; checked by the store."""
+    return int(text) if text is not None and text.isascii() and text.isdigit() else text
 
 
 @app.command()
@@ -214,7 +225,10 @@ def read(
     run = cli(ctx)
     definition = run.feature(feature)
     frame = run.store.read(
-        definition.key, filters=filters_of(where), columns=columns, as_of=as_of_of(as_of)
+        definition.key,
+        filters=filters_of(run.store, definition, where),
+        columns=columns,
+        as_of=as_of_of(as_of),
     )
     with run.out.working(f"reading {definition.key}"):
         rows = plain_rows(frame.head(limit).collect().to_arrow())
@@ -257,7 +271,7 @@ def delete(
     definition = run.feature(feature)
     if not where.strip():
         raise InvalidFilterError("--where is empty: name the samples to delete")
-    filters = filters_of(where)
+    filters = filters_of(run.store, definition, where)
     matches = live_rows(run.store, definition, filters)
     run.out.value("matches", matches, "matching samples")
     if dry_run or matches == 0:
