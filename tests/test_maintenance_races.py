@@ -16,16 +16,19 @@ import multiprocessing
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import narwhals as nw
 import pytest
 from deltalake import DeltaTable
 from test_s3 import batches
 from workers import batch, batch_feature, hard_delete_each, write_batches_landed
 
 import metaxy_lake as mxl
-from metaxy_lake.failpoints import WRITE_AFTER_DATA_FILES, FailpointError
+from metaxy_lake.failpoints import COMPACT_AFTER_REWRITE, WRITE_AFTER_DATA_FILES, FailpointError
 from metaxy_lake.formats import base
+from metaxy_lake.formats import lance as lance_format
 from metaxy_lake.storage import object_store_options
 
 ROWS = 20
@@ -68,14 +71,71 @@ def test_a_commit_deadline_beyond_the_staged_file_grace_is_refused(tmp_path) -> 
     assert not root.exists()
 
 
+def store_at(
+    request: pytest.FixtureRequest, tmp_path: Any, location: str, fmt: str
+) -> mxl.LakeStore:
+    """An empty store of format ``fmt`` at the test's location."""
+    if location == "local":
+        return mxl.LakeStore(tmp_path / "store", format=fmt)
+    server = request.getfixturevalue("s3_server")
+    root = f"s3://{server.bucket}/{uuid.uuid4().hex}"
+    return mxl.LakeStore(root, format=fmt, storage_options=server.options())
+
+
 @pytest.fixture
 def delta_store(request: pytest.FixtureRequest, tmp_path: Any, location: str) -> mxl.LakeStore:
     """An empty Delta store at the test's location."""
-    if location == "local":
-        return mxl.LakeStore(tmp_path / "store", format="delta")
-    server = request.getfixturevalue("s3_server")
-    root = f"s3://{server.bucket}/{uuid.uuid4().hex}"
-    return mxl.LakeStore(root, format="delta", storage_options=server.options())
+    return store_at(request, tmp_path, location, "delta")
+
+
+@pytest.fixture
+def lance_store(request: pytest.FixtureRequest, tmp_path: Any, location: str) -> mxl.LakeStore:
+    """An empty Lance store at the test's location."""
+    return store_at(request, tmp_path, location, "lance")
+
+
+def removed_halfway(store: mxl.LakeStore, feature: type[mxl.Feature], version: int) -> None:
+    """Remove one Lance version's manifest and transaction file, as a cleanup caught halfway.
+
+    ``cleanup_old_versions`` removes versions in no fixed order, so while it runs a version
+    may be gone while the one before it is still there (the state this leaves).
+    """
+    root = Path(store.table_ref(feature.key()).uri)
+    (root / "_versions" / f"{2**64 - 1 - version}.manifest").unlink()
+    for txn in (root / "_transactions").glob(f"{version - 1}-*.txn"):
+        txn.unlink()
+
+
+@pytest.mark.locations("local")
+def test_a_lance_compaction_never_undoes_a_hard_delete_whose_version_expired(
+    lance_store, monkeypatch
+) -> None:
+    """A hard delete commits while a compaction rewrites; expiry then removes its version.
+
+    pylance's own compaction committed over the version it read, and Lance's conflict check
+    skipped the delete whose manifest and transaction expiry had removed: the deleted row
+    came back (seen 1 run in ~9 of the slow race on S3; here made deterministic).
+    """
+    store, feature = lance_store, batch_feature()
+    for seq in range(3):
+        store.write(feature, batch(0, seq, ROWS))
+    victim = "w0-s0-r0"
+    ran: list[Any] = []
+
+    def meanwhile(name: str, error: type[Exception] = FailpointError) -> None:
+        if name == COMPACT_AFTER_REWRITE and not ran:
+            ran.append(store.delete(feature, nw.col("sample_uid") == victim, soft=False))
+            store.write(feature, batch(1, 0, ROWS))  # the delete is no longer the latest
+            removed_halfway(store, feature, ran[0].version)
+
+    monkeypatch.setattr(lance_format, "failpoint", meanwhile)
+    store.compact(feature)
+    monkeypatch.undo()
+    assert ran and ran[0].rows == 1
+    live = store.read(feature).collect().to_polars()["sample_uid"].to_list()
+    assert victim not in live
+    expected = {(0, 0): ROWS - 1, (0, 1): ROWS, (0, 2): ROWS, (1, 0): ROWS}
+    assert batches(store) == expected
 
 
 def test_delta_history_after_expiry_lists_only_versions_that_read(delta_store) -> None:
