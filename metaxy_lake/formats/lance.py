@@ -271,7 +271,8 @@ class LanceTable(LakeTable):
             plan = Compaction.plan(read, {})
             if plan.num_tasks() == 0:
                 return None
-            rewrites = [task.execute(read) for task in plan.tasks]
+            # pylance 14 names them `original_fragments` (its stub says `old_fragments`)
+            rewrites: list[Any] = [task.execute(read) for task in plan.tasks]
             failpoint(COMPACT_AFTER_REWRITE)
             latest = _load(self.ref.uri, self._options)
             self._check_appends_between(latest, int(read.version))
