@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ import pytest
 from helpers import root_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyiceberg.table import snapshots as iceberg_snapshots
 
 import metaxy_lake as mxl
 from metaxy_lake.catalog.commit_log import newest_stamp
@@ -187,6 +189,22 @@ def test_the_write_clock_stays_after_a_time_it_was_given() -> None:
     ahead = now_utc() + dt.timedelta(milliseconds=50)
     assert now_utc(after=ahead) > ahead
     assert now_utc() > ahead  # and the process's next times too
+
+
+def test_iceberg_history_is_in_commit_order_whatever_the_snapshot_clocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyiceberg stamps a snapshot with its writer's clock: history orders by sequence."""
+    root, _ = features()
+    store = mxl.LakeStore(tmp_path / "store", format="iceberg")
+    first = store.write(root, root_rows({"s1": {"a": "x"}}, value=["1"]))
+    true_time = iceberg_snapshots.time.time
+    behind = types.SimpleNamespace(time=lambda: true_time() - TEN_MINUTES)
+    monkeypatch.setattr(iceberg_snapshots, "time", behind)  # the next snapshot's writer
+    second = store.write(root, root_rows({"s1": {"a": "y"}}, value=["2"]))
+    monkeypatch.undo()
+    assert [c.write_id for c in store.history(root)][:2] == [second.write_id, first.write_id]
+    assert _live(store, root) == {"s1": "2"}
 
 
 def test_the_floor_is_the_newest_recorded_stamp_else_the_commit_time() -> None:

@@ -249,7 +249,12 @@ class IcebergTable(LakeTable):
     def history(self, limit: int | None = None) -> list[CommitRecord]:
         """Snapshots newest first (as the catalog has them now), with their summaries."""
         latest = self._table.refresh()
-        snapshots = sorted(latest.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
+        # commit order is the sequence number: timestamps are the writers' clocks, which drift
+        snapshots = sorted(
+            latest.snapshots(),
+            key=lambda s: (s.sequence_number or 0, s.timestamp_ms),
+            reverse=True,
+        )
         records = []
         for snapshot in snapshots[:limit]:
             summary = snapshot.summary
