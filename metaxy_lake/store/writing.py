@@ -8,6 +8,7 @@ so a sample prod holds stays deleted in dev), never written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -93,70 +94,77 @@ Matched = tuple[LakeTable | None, pa.Table, pa.Schema, Stamp]
 schema of a table created for them, and the stamp of its commit (after the table's newest)."""
 
 
-def _matched_again(
-    ctx: StoreContext,
-    definition: FeatureDefinition,
-    settings: HashSettings,
-    filters: Filters,
-    soft: bool,
-    graph: FeatureGraph,
-    write_id: str,
-) -> Matched | None:
-    """``_matched``, read again when it failed and the table has moved on since it opened.
+@dataclass(frozen=True)
+class _DeleteRead:
+    """What a delete reads: the live rows of a feature matching its filters.
 
-    An expiry may remove the files of the version the read opened (after a compaction
-    replaced them) while it reads: a fresh read, like a commit's retry, sees the latest.
+    Attributes:
+        ctx: The store written.
+        definition: The feature.
+        graph: The graph the delete's commit is made under.
+        settings: The record hash settings of the feature's table.
+        filters: Which live rows are deleted.
+        soft: Tombstones (soft) or the keys to remove (hard).
+        write_id: The delete's write id.
     """
-    for _ in range(1, VANISHED_TRIES):
-        opened: list[LakeTable | None] = []
-        try:
-            return _matched(ctx, definition, settings, filters, soft, graph, write_id, opened)
-        except MetaxyLakeError:
-            raise
-        except Exception:
-            now = ctx.open(definition, settings)
-            if not opened or opened[0] is None or now is None or now.version == opened[0].version:
+
+    ctx: StoreContext
+    definition: FeatureDefinition
+    graph: FeatureGraph
+    settings: HashSettings
+    filters: Filters
+    soft: bool
+    write_id: str
+
+    def matched_again(self) -> Matched | None:
+        """``matched``, read again when it failed and the table has moved on since it opened.
+
+        An expiry may remove the files of the version the read opened (after a compaction
+        replaced them) while it reads: a fresh read, like a commit's retry, sees the latest.
+        """
+        for _ in range(1, VANISHED_TRIES):
+            opened: list[LakeTable | None] = []
+            try:
+                return self.matched(opened)
+            except MetaxyLakeError:
                 raise
-    return _matched(ctx, definition, settings, filters, soft, graph, write_id, [])
+            except Exception:
+                now = self.ctx.open(self.definition, self.settings)
+                before = opened[0] if opened else None
+                if before is None or now is None or now.version == before.version:
+                    raise
+        return self.matched([])
 
+    def matched(self, opened: list[LakeTable | None]) -> Matched | None:
+        """Read what the delete commits: tombstones (soft) or the keys to remove (hard).
 
-def _matched(
-    ctx: StoreContext,
-    definition: FeatureDefinition,
-    settings: HashSettings,
-    filters: Filters,
-    soft: bool,
-    graph: FeatureGraph,
-    write_id: str,
-    opened: list[LakeTable | None],
-) -> Matched | None:
-    """Read what a delete commits: tombstones (soft) or the keys to remove (hard).
-
-    None when no store of the chain has the table. The primary table opened is put in
-    ``opened`` before anything is read.
-    """
-    # a soft delete hides what the chain serves; a hard delete removes the primary's rows
-    if soft:
-        tables = open_chain(ctx, definition, settings)
-    else:
-        tables = [ChainTable(ctx, ctx.open(definition, settings))]
-    table = tables[0].table
-    opened.append(table)
-    if all(t.table is None for t in tables):
-        return None
-    id_types = chain_id_types(tables, definition)
-    schema = table_schema(definition.id_columns, id_types, definition.user_columns)
-    rows = chain_rows(ctx.engine.cursor(), tables, definition, id_types)
-    matched = narwhals_filter(
-        latest(rows, definition.id_columns, include_deleted=not soft), filter_list(filters)
-    )
-    stamp = stamp_for(graph, definition, write_id, table)
-    if soft:
-        ids = list(definition.id_columns)
-        data = tombstones(matched, table.schema if table else schema, ids, stamp)
-    else:
-        data = matched.project(idents(definition.id_columns)).to_arrow_table()
-    return table, data, schema, stamp
+        None when no store of the chain has the table. The primary table opened is put in
+        ``opened`` before anything is read.
+        """
+        ctx, definition, settings = self.ctx, self.definition, self.settings
+        # a soft delete hides what the chain serves; a hard delete removes the primary's rows
+        if self.soft:
+            tables = open_chain(ctx, definition, settings)
+        else:
+            tables = [ChainTable(ctx, ctx.open(definition, settings))]
+        table = tables[0].table
+        opened.append(table)
+        if all(t.table is None for t in tables):
+            return None
+        id_types = chain_id_types(tables, definition)
+        schema = table_schema(definition.id_columns, id_types, definition.user_columns)
+        rows = chain_rows(ctx.engine.cursor(), tables, definition, id_types)
+        matched = narwhals_filter(
+            latest(rows, definition.id_columns, include_deleted=not self.soft),
+            filter_list(self.filters),
+        )
+        stamp = stamp_for(self.graph, definition, self.write_id, table)
+        if self.soft:
+            ids = list(definition.id_columns)
+            data = tombstones(matched, table.schema if table else schema, ids, stamp)
+        else:
+            data = matched.project(idents(definition.id_columns)).to_arrow_table()
+        return table, data, schema, stamp
 
 
 def _create(
@@ -210,7 +218,7 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
         ctx.format.require("hard_delete", f"a hard delete from {definition.key}")
     settings = ctx.settings(graph)
     write_id = new_write_id()
-    found = _matched_again(ctx, definition, settings, filters, soft, graph, write_id)
+    found = _DeleteRead(ctx, definition, graph, settings, filters, soft, write_id).matched_again()
     if found is None:
         return WriteResult(write_id, None, 0)
     table, data, schema, stamp = found
