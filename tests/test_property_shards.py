@@ -51,7 +51,10 @@ def _rows(samples: list[tuple[str, int]], version: str) -> pl.DataFrame:
         {
             "video": [v for v, _ in samples],
             "frame": [f for _, f in samples],
-            "metaxy_provenance_by_field": [{"x": f"{v}{f}{version}"} for v, f in samples],
+            # ids may hold '|', provenance values may not (AmbiguousProvenanceError): hex
+            "metaxy_provenance_by_field": [
+                {"x": f"{v.encode().hex()}-{f}-{version}"} for v, f in samples
+            ],
         }
     )
 

@@ -34,6 +34,7 @@ _STORAGE_ERRORS = {
     ("duckdb", "HTTPException"),
     ("botocore", "BotoCoreError"),
     ("botocore", "ClientError"),
+    ("sqlalchemy", "OperationalError"),  # an SQL catalog's database cannot be opened/reached
 }
 """(library, class) of errors that are storage failures; OSError (what delta-rs, pyarrow
 and fsspec raise for I/O, measured with an unreachable endpoint, wrong keys and a read-only

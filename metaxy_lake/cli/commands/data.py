@@ -6,7 +6,6 @@ import datetime as dt
 import sys
 from typing import Annotated, Any
 
-import duckdb
 import narwhals as nw
 import pyarrow as pa
 import typer
@@ -200,8 +199,7 @@ def filters_of(
     """
     if where is None:
         return None
-    rows: duckdb.DuckDBPyRelation = nw.to_native(store.read(definition.key))
-    schema = rows.limit(0).to_arrow_table().schema  # planned and typed; no row is read
+    schema = store.read(definition.key).head(0).collect().to_arrow().schema  # no row read
     return [parse_filter(where, dict(zip(schema.names, schema.types, strict=True)))]
 
 
