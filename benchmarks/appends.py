@@ -50,7 +50,13 @@ def bare_append(fmt: str, root: str) -> Any:
 
 
 def run_child(args: argparse.Namespace) -> None:
-    """Warm-up commits, then the timed ones, in this (fresh) process."""
+    """Warm-up commits, then the timed ones, in this (fresh) process and directory."""
+    with tempfile.TemporaryDirectory(prefix="mxl-appends-") as root:
+        harness.report(seconds=_timed_appends(args, root))
+
+
+def _timed_appends(args: argparse.Namespace, root: str) -> float:
+    """The median time of the timed commits at ``root``."""
     import graphs
 
     bench = graphs.build("simple")
@@ -62,12 +68,12 @@ def run_child(args: argparse.Namespace) -> None:
     if args.child == "ours":
         from metaxy_lake import LakeStore
 
-        store = LakeStore(args.root, format=args.format)
+        store = LakeStore(root, format=args.format)
 
         def write(table: Any) -> Any:
             return store.write(video.feature, table)
     else:
-        write = bare_append(args.format, args.root)
+        write = bare_append(args.format, root)
     for table in batches[: args.warm]:
         write(table)
     seconds = []
@@ -75,20 +81,15 @@ def run_child(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         write(table)
         seconds.append(time.perf_counter() - start)
-    harness.report(seconds=statistics.median(seconds))
+    return statistics.median(seconds)
 
 
 def measure(fmt: str, args: argparse.Namespace) -> dict[str, Any]:
     """Alternate ours and the bare appends, each in a fresh process and directory."""
-    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     shape = ["--format", fmt, "--rows", str(args.rows)]
     shape += ["--warm", str(args.warm), "--writes", str(args.writes)]
-    for _ in range(args.rounds):
-        for side in SIDES:
-            with tempfile.TemporaryDirectory(prefix="mxl-appends-") as tmp:
-                runs[side].append(harness.child(__file__, [side, "--root", tmp, *shape]))
-    ours_s = harness.median_of(runs["ours"], "seconds")
-    bare_s = harness.median_of(runs["bare"], "seconds")
+    ours, bare = harness.alternate(__file__, shape, SIDES, args.rounds)
+    ours_s, bare_s = harness.median_of(ours, "seconds"), harness.median_of(bare, "seconds")
     return {"format": fmt, "ours_s": ours_s, "bare_s": bare_s, "ratio": ours_s / bare_s}
 
 
@@ -101,7 +102,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
-    parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--format", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
