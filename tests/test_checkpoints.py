@@ -28,7 +28,7 @@ from helpers import root_rows
 import metaxy_lake as mxl
 from metaxy_lake.catalog.checkpoints import CHECKPOINTS_DIR
 from metaxy_lake.failpoints import CHECKPOINT_BEFORE_MOVE, ENV
-from metaxy_lake.store import checkpointing
+from metaxy_lake.store.resolve import checkpointing
 
 N = 40
 

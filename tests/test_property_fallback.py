@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import metaxy_lake as mxl
 from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.formats import known_formats
-from metaxy_lake.store import checkpointing
-from metaxy_lake.store.tables import table_properties
+from metaxy_lake.store.resolve import checkpointing
+from metaxy_lake.store.tables.contract import table_properties
 
 POOL = [f"s{i}" for i in range(6)]
 

@@ -32,7 +32,7 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 import metaxy_lake as mxl
-from metaxy_lake.store import checkpointing
+from metaxy_lake.store.resolve import checkpointing
 
 # Feature keys whose fq field keys sort in a non-obvious bytewise order
 # ('.' < '/' < 'A' < '_' < 'a'); field keys likewise, with a multi-part key.

@@ -23,8 +23,8 @@ from ray.data.datasource import Datasink, WriteResult
 from metaxy_lake.errors import MissingColumnError, ReadOnlyStoreError
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
-from metaxy_lake.store import frames
 from metaxy_lake.store.spec import StoreSpec
+from metaxy_lake.store.write import frames
 
 WRITE_ID_PREFIX = "ray-"
 

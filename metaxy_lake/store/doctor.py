@@ -24,8 +24,8 @@ from metaxy_lake.catalog.checkpoints import (
 from metaxy_lake.errors import DamagedMetadataError
 from metaxy_lake.formats import LakeTable, ParquetScan, TableRef
 from metaxy_lake.storage import pyarrow_filesystem
-from metaxy_lake.store.context import FEATURES_DIR, StoreContext
 from metaxy_lake.store.snapshots import damaged_rows, snapshots_ref
+from metaxy_lake.store.tables.context import FEATURES_DIR, StoreContext
 
 
 class DamageKind(StrEnum):

@@ -27,14 +27,17 @@ from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
 from metaxy_lake.storage import StorageConfig
-from metaxy_lake.store import doctor, maintenance, reading, resolving, snapshots, writing
-from metaxy_lake.store.audits import Audits
-from metaxy_lake.store.chain import fallback_links
-from metaxy_lake.store.commit import WriteResult
-from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store import doctor, snapshots
+from metaxy_lake.store.audit.audits import Audits
 from metaxy_lake.store.doctor import Damage
 from metaxy_lake.store.options import feature_name, format_options, normalize_root
+from metaxy_lake.store.resolve import resolving
 from metaxy_lake.store.spec import StoreSpec
+from metaxy_lake.store.tables import reading
+from metaxy_lake.store.tables.chain import fallback_links
+from metaxy_lake.store.tables.commit import WriteResult
+from metaxy_lake.store.tables.context import StoreContext
+from metaxy_lake.store.write import maintenance, writing
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
 
 DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION

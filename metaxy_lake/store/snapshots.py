@@ -33,8 +33,8 @@ from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.graph.diff import diff
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.ids import now_utc
-from metaxy_lake.store.commit import CommitRequest, appending, commit
-from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.tables.commit import CommitRequest, appending, commit
+from metaxy_lake.store.tables.context import StoreContext
 
 ABSENT_RECHECK_S = 30.0
 """How long a store trusts that it has no catalog before it looks again."""

@@ -27,8 +27,7 @@ from metaxy_lake.engine.sql import idents
 from metaxy_lake.errors import InvalidFilterError, UnknownFeatureError
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef, ResolvedDep
 from metaxy_lake.increment import Increment
-from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
-from metaxy_lake.store.checkpointing import (
+from metaxy_lake.store.resolve.checkpointing import (
     FULL,
     Checkpointing,
     Scope,
@@ -37,8 +36,9 @@ from metaxy_lake.store.checkpointing import (
     fingerprint,
     usable_reason,
 )
-from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.frames import prepare_samples, to_arrow
+from metaxy_lake.store.tables.chain import ChainTable, chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.tables.context import StoreContext
+from metaxy_lake.store.write.frames import prepare_samples, to_arrow
 from metaxy_lake.types import Filters, FiltersByFeature, FrameLike, filter_list
 
 

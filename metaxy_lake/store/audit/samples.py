@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from metaxy_lake.errors import MissingIdColumnError, UndeclaredColumnError
 from metaxy_lake.schema import CREATED_AT, WRITE_ID
-from metaxy_lake.store.frames import check_ids, to_arrow
+from metaxy_lake.store.write.frames import check_ids, to_arrow
 
 SampleIds: TypeAlias = Mapping[str, Any] | Sequence[Any] | Any
 """One sample's ids (a mapping), several (mappings or, with one id column, values), or a

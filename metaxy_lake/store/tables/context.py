@@ -31,7 +31,7 @@ from metaxy_lake.formats.outcomes import missing_data_file, storage_failure
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureKey, FeatureRef
 from metaxy_lake.schema import table_schema
 from metaxy_lake.storage import StorageConfig
-from metaxy_lake.store.tables import check_table
+from metaxy_lake.store.tables.contract import check_table
 
 FEATURES_DIR = "features"
 DEFAULT_RETENTION = dt.timedelta(days=7)

@@ -30,8 +30,8 @@ from metaxy_lake.errors import (
 from metaxy_lake.formats import AsOf, LakeTable
 from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.schema import CREATED_AT, STORE
-from metaxy_lake.store.context import Link, StoreContext
-from metaxy_lake.store.tables import stored_id_types
+from metaxy_lake.store.tables.context import Link, StoreContext
+from metaxy_lake.store.tables.contract import stored_id_types
 
 
 @dataclass(frozen=True)

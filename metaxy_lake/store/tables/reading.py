@@ -19,8 +19,14 @@ from metaxy_lake.errors import TimeTravelError, UndeclaredColumnError
 from metaxy_lake.formats import AsOf
 from metaxy_lake.graph import FeatureRef
 from metaxy_lake.schema import STORE
-from metaxy_lake.store.chain import chain_id_types, chain_rows, links, open_chain, open_in_chain
-from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.tables.chain import (
+    chain_id_types,
+    chain_rows,
+    links,
+    open_chain,
+    open_in_chain,
+)
+from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, filter_list
 
 # Delta and Lance versions and Iceberg snapshot ids are signed 64-bit, never negative

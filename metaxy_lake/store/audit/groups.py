@@ -30,9 +30,9 @@ from metaxy_lake.schema import (
     DATA_VERSION_BY_FIELD,
     WRITE_ID,
 )
-from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
-from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.samples import commit_order
+from metaxy_lake.store.audit.samples import commit_order
+from metaxy_lake.store.tables.chain import ChainTable, chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.tables.context import StoreContext
 
 GROUP = "_mxl_group"
 """Marks a row that stands for a group (explain does not recurse through it)."""

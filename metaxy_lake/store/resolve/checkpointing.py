@@ -1,6 +1,6 @@
 """Resolves whose cost follows the change: checkpoints and candidates (DESIGN section 5).
 
-A resolve that may use checkpoints (a ``Checkpointing``, built by ``store/resolving.py``)
+A resolve that may use checkpoints (a ``Checkpointing``, built by ``store/resolve/resolving.py``)
 describes itself: the fingerprint of the target's resolved definition, its scope as text,
 and every table it reads (per feature and per store of the chain) at the version read.
 ``start`` looks for the newest checkpoint of that fingerprint and scope whose tables are
@@ -41,8 +41,8 @@ from metaxy_lake.engine.relations import Relation, materialize, scan
 from metaxy_lake.engine.sql import ident, idents
 from metaxy_lake.formats import Added, ParquetScan
 from metaxy_lake.graph import FeatureDefinition, FeatureKey
-from metaxy_lake.store.chain import ChainTable, links
-from metaxy_lake.store.context import StoreContext
+from metaxy_lake.store.tables.chain import ChainTable, links
+from metaxy_lake.store.tables.context import StoreContext
 
 log = logging.getLogger(__name__)
 

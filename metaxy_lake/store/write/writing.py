@@ -24,12 +24,12 @@ from metaxy_lake.formats import VANISHED_TRIES, LakeTable
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.schema import table_schema
-from metaxy_lake.store.chain import ChainTable, chain_id_types, chain_rows, open_chain
-from metaxy_lake.store.commit import CommitRequest, WriteResult, appending, commit
-from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.frames import prepare_write, to_arrow
 from metaxy_lake.store.snapshots import ensure_recorded
-from metaxy_lake.store.tables import columns_to_add, stored_id_types, table_properties
+from metaxy_lake.store.tables.chain import ChainTable, chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.tables.commit import CommitRequest, WriteResult, appending, commit
+from metaxy_lake.store.tables.context import StoreContext
+from metaxy_lake.store.tables.contract import columns_to_add, stored_id_types, table_properties
+from metaxy_lake.store.write.frames import prepare_write, to_arrow
 from metaxy_lake.types import Filters, FrameLike, filter_list
 
 FLOOR_WINDOW = 16

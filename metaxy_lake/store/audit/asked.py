@@ -19,9 +19,9 @@ import pyarrow as pa
 
 from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.schema import CHANGED_FIELDS, PROVENANCE_BY_FIELD
-from metaxy_lake.store import resolving
-from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.samples import id_values, sample_filter
+from metaxy_lake.store.audit.samples import id_values, sample_filter
+from metaxy_lake.store.resolve import resolving
+from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.types import Filters, FiltersByFeature, filter_list
 
 

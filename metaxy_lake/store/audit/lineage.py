@@ -34,11 +34,8 @@ from metaxy_lake.schema import (
     UPSTREAM,
     WRITE_ID,
 )
-from metaxy_lake.store.chain import chain_id_types, chain_rows, open_chain
-from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.groups import GroupReader
-from metaxy_lake.store.reading import parse_as_of
-from metaxy_lake.store.samples import (
+from metaxy_lake.store.audit.groups import GroupReader
+from metaxy_lake.store.audit.samples import (
     SampleIds,
     commit_order,
     id_values,
@@ -46,6 +43,9 @@ from metaxy_lake.store.samples import (
     sample_keys,
 )
 from metaxy_lake.store.snapshots import recorded_snapshots
+from metaxy_lake.store.tables.chain import chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.tables.context import StoreContext
+from metaxy_lake.store.tables.reading import parse_as_of
 from metaxy_lake.types import AsOfLike
 
 FEATURE = "feature"

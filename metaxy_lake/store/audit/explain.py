@@ -34,13 +34,13 @@ from metaxy_lake.schema import (
     UPSTREAM,
     WRITE_ID,
 )
-from metaxy_lake.store.asked import asked_increment
-from metaxy_lake.store.context import StoreContext
-from metaxy_lake.store.groups import GROUP, GroupReader
-from metaxy_lake.store.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
-from metaxy_lake.store.resolving import filters_by_feature
-from metaxy_lake.store.samples import SampleIds, id_values
+from metaxy_lake.store.audit.asked import asked_increment
+from metaxy_lake.store.audit.groups import GROUP, GroupReader
+from metaxy_lake.store.audit.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
+from metaxy_lake.store.audit.samples import SampleIds, id_values
+from metaxy_lake.store.resolve.resolving import filters_by_feature
 from metaxy_lake.store.snapshots import recorded_snapshots
+from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.types import Filters, FiltersByFeature, filter_list
 
 NO_ROW = "no_row"

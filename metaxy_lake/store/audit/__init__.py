@@ -1,0 +1,1 @@
+"""Audits: lineage, explain, and where samples stand, from the samples asked about."""

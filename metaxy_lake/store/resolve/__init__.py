@@ -1,0 +1,1 @@
+"""Resolving an increment: the tables it reads, handed to the engine, and checkpoints."""

@@ -1,0 +1,1 @@
+"""Writing to a store: frames handed in, appends and deletes, table maintenance."""
