@@ -14,7 +14,10 @@ an ``Output`` (PyIceberg's CLI does the same), chosen by ``--output``:
 
 Either way the exit code is 2 for usage and configuration errors and 1 for the rest; a
 verdict (``status --assert-in-sync``, ``doctor``) exits 1 with its document printed and
-nothing on stderr. ``--help`` is click's, text whatever ``--output`` says.
+nothing on stderr. A question (``delete`` without ``--yes`` on a terminal) is asked on
+stderr in JSON. A group called without a command (``mxl graph``) shows its help through
+``Output`` (``{"help": ...}`` in JSON); ``--help`` is click's own, text whatever
+``--output`` says. Library warnings are ``logging``'s, on stderr, apart from ``Output``.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class Output(ABC):
         """Report a failure on stderr: ``kind`` names it (the exception's class)."""
 
 
-def one_line(message: str) -> str:
+def _one_line(message: str) -> str:
     """A message on one line, whatever line breaks and runs of spaces it had."""
     return " ".join(message.split())
 
@@ -187,7 +190,7 @@ class TextOutput(Output):
 
     def error(self, kind: str, message: str) -> None:
         """One plain line, ``error: <message>`` (the kind is for JSON readers)."""
-        sys.stderr.write(f"error: {one_line(message)}\n")
+        sys.stderr.write(f"error: {_one_line(message)}\n")
 
 
 class JsonOutput(Output):
@@ -239,7 +242,7 @@ class JsonOutput(Output):
 
     def error(self, kind: str, message: str) -> None:
         """One JSON object, ``{"error": kind, "message": ...}``, on one line of stderr."""
-        sys.stderr.write(json.dumps({"error": kind, "message": one_line(message)}) + "\n")
+        sys.stderr.write(json.dumps({"error": kind, "message": _one_line(message)}) + "\n")
 
 
 def make_output(kind: str) -> Output:
