@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
@@ -24,6 +25,7 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from metaxy_lake.errors import (
@@ -32,18 +34,18 @@ from metaxy_lake.errors import (
     StoreConfigError,
     TimeTravelError,
 )
-from metaxy_lake.formats.base import (
+from metaxy_lake.formats.base import LakeTable, TableFormat
+from metaxy_lake.formats.capabilities import ALL_CAPABILITIES
+from metaxy_lake.formats.retrying import retry_commit
+from metaxy_lake.formats.values import (
     AsOf,
-    Capabilities,
     CommitRecord,
     DatasetScan,
-    LakeTable,
     ParquetScan,
     ScanSource,
-    TableFormat,
+    Staged,
     TableRef,
     arrow_schema,
-    retry_commit,
 )
 from metaxy_lake.schema import COMMIT_PREFIX
 from metaxy_lake.storage import CONNECT_TIMEOUT_S
@@ -97,6 +99,11 @@ def _key_filter(keys: pa.Table) -> BooleanExpression:
         return In(term=names[0], values=keys.column(0).to_pylist())
     rows = [And(*[EqualTo(term=n, value=row[n]) for n in names]) for row in keys.to_pylist()]
     return rows[0] if len(rows) == 1 else Or(*rows)
+
+
+@dataclass(frozen=True)
+class _Staged(Staged):
+    files: list[DataFile]
 
 
 class IcebergTable(LakeTable):
@@ -209,13 +216,16 @@ class IcebergTable(LakeTable):
     def _is_conflict(self, exc: Exception) -> bool:
         return _is_conflict(exc)
 
-    def stage(self, data: pa.Table) -> Any:
+    def stage(self, data: pa.Table) -> _Staged:
         """Write Parquet data files for the current schema."""
         table = self._table.refresh()
-        return list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io))
+        return _Staged(
+            list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io))
+        )
 
-    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
+    def commit(self, staged: Staged, metadata: Mapping[str, str]) -> int:
         """Fast-append the staged files in one snapshot whose summary carries ``metadata``."""
+        assert isinstance(staged, _Staged)  # only this format's stage makes them
         props = dict(metadata)
 
         def add(table: Table) -> None:
@@ -223,7 +233,7 @@ class IcebergTable(LakeTable):
                 table.transaction() as tx,
                 tx.update_snapshot(snapshot_properties=props).fast_append() as append,
             ):
-                for data_file in staged:
+                for data_file in staged.files:
                     append.append_data_file(data_file)
 
         version = self._commit(add, "append")
@@ -334,7 +344,7 @@ class IcebergFormat(TableFormat):
     """Apache Iceberg in a pyiceberg catalog (SQL, REST, Glue...)."""
 
     name = "iceberg"
-    capabilities = Capabilities()
+    capabilities = ALL_CAPABILITIES
     unreferenced_files_kept = None  # expiry deletes no file (see ``IcebergTable.expire``)
 
     def _catalog_file(self) -> Path | None:
@@ -360,7 +370,8 @@ class IcebergFormat(TableFormat):
             ReadOnlyStoreError: The store is read-only and its local catalog file does not
                 exist (opening it would create it).
         """
-        properties = self.options.get(OPTION_CATALOG)
+        # the store passes the ``catalog=`` mapping as given (``store.options.format_options``)
+        properties = cast("Mapping[str, str] | None", self.options.get(OPTION_CATALOG))
         if properties is None:
             db = self._catalog_file()
             if db is None:
