@@ -96,7 +96,14 @@ def damaged_metadata(exc: BaseException) -> bool:
 
 
 def storage_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is the object store or disk refusing or failing a request."""
+    """Whether ``exc`` is the object store or disk refusing or failing a request.
+
+    ``exc`` is one when it, or an error it was raised from, is an ``OSError``, one of
+    ``_STORAGE_ERRORS`` or carries a ``_STORAGE_MARKERS`` text. The walk stops at a
+    built-in error of another kind (``AssertionError``, ``KeyError``, ``TypeError``...):
+    that is a bug, also when raised while handling a storage failure, and must propagate
+    as itself.
+    """
     for error in _chain(exc):
         if isinstance(error, OSError):
             return True
@@ -105,4 +112,6 @@ def storage_failure(exc: BaseException) -> bool:
                 return True
         if any(m in str(error).lower() for m in _STORAGE_MARKERS):
             return True
+        if type(error).__module__ == "builtins":  # no library's wrapper: a bug
+            return False
     return False
