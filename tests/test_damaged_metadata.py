@@ -204,6 +204,18 @@ def test_guard_names_storage_failures_only(store: mxl.LakeStore) -> None:
         filesystem.open_input_file(f"{base}/absent")  # the store answers: no such object
 
 
+@pytest.mark.locations("local")  # no request is made
+def test_guard_names_what_the_format_declares(store: mxl.LakeStore, fmt: str) -> None:
+    """Lance's failed request is a ``ValueError("LanceError(IO): ...")`` (measured): only a
+    Lance store reads that text as a storage failure."""
+    ctx = store.context()
+    lance_io = ValueError("LanceError(IO): connection refused")
+    expected = mxl.StorageAccessError if fmt == "lance" else ValueError
+    assert ("lanceerror(io)" in store.format.storage_errors.markers) == (fmt == "lance")
+    with pytest.raises(expected), ctx.guard("a read"):
+        raise lance_io
+
+
 def test_guard_lets_a_bug_through_even_while_storage_failed(store: mxl.LakeStore) -> None:
     """A bug raised while handling a real storage failure is the bug, not the failure."""
     ctx = store.context()

@@ -27,7 +27,7 @@ import pyarrow as pa
 from metaxy_lake.errors import DamagedMetadataError, StoreConfigError, UnsupportedOperationError
 from metaxy_lake.failpoints import WRITE_AFTER_DATA_FILES, failpoint
 from metaxy_lake.formats.capabilities import Capability
-from metaxy_lake.formats.outcomes import damaged_metadata
+from metaxy_lake.formats.outcomes import StorageErrors, damaged_metadata
 from metaxy_lake.formats.retrying import retry_commit
 from metaxy_lake.formats.values import Added, AsOf, CommitRecord, ScanSource, Staged, TableRef
 from metaxy_lake.schema import APPEND_OPERATIONS, COMMIT_OPERATION, COMMIT_WRITE_ID, PROP_TABLE_ID
@@ -272,6 +272,9 @@ class TableFormat(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
+    storage_errors: ClassVar[StorageErrors] = StorageErrors()
+    """What the format's library raises for a failed storage request besides ``OSError``
+    (the store reports those as ``StorageAccessError``, and nothing else)."""
     unreferenced_files_kept: ClassVar[dt.timedelta | None]
     """How old a data file no version references must be before expiry removes it (None:
     expiry removes only files that versions it drops referenced); at least

@@ -24,7 +24,7 @@ from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.formats import delta_loading, delta_log, delta_maintenance
 from metaxy_lake.formats.base import LakeTable, TableFormat
 from metaxy_lake.formats.capabilities import ALL_CAPABILITIES
-from metaxy_lake.formats.outcomes import transport_failure
+from metaxy_lake.formats.outcomes import StorageErrors, transport_failure
 from metaxy_lake.formats.values import (
     AsOf,
     CommitRecord,
@@ -350,6 +350,7 @@ class DeltaFormat(TableFormat):
 
     name = "delta"
     capabilities = ALL_CAPABILITIES
+    storage_errors = StorageErrors(markers=("generic s3 error",))  # object_store's text
     unreferenced_files_kept = None  # the "lite" vacuum (see ``DeltaLakeTable.expire``)
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> DeltaLakeTable | None:

@@ -34,6 +34,7 @@ from metaxy_lake.errors import (
 from metaxy_lake.formats import iceberg_catalog
 from metaxy_lake.formats.base import LakeTable, TableFormat
 from metaxy_lake.formats.capabilities import ALL_CAPABILITIES
+from metaxy_lake.formats.outcomes import StorageErrors
 from metaxy_lake.formats.values import (
     AsOf,
     CommitRecord,
@@ -317,6 +318,10 @@ class IcebergFormat(TableFormat):
 
     name = "iceberg"
     capabilities = ALL_CAPABILITIES
+    storage_errors = StorageErrors(
+        # an SQL catalog's database cannot be opened or reached
+        classes=frozenset({("sqlalchemy", "OperationalError")})
+    )
     unreferenced_files_kept = None  # expiry deletes no file (see ``IcebergTable.expire``)
 
     def _no_catalog_yet(self) -> bool:

@@ -21,7 +21,7 @@ from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.failpoints import COMPACT_AFTER_REWRITE, failpoint
 from metaxy_lake.formats.base import LakeTable, TableFormat
 from metaxy_lake.formats.capabilities import ALL_CAPABILITIES, Capability
-from metaxy_lake.formats.outcomes import transport_failure
+from metaxy_lake.formats.outcomes import StorageErrors, transport_failure
 from metaxy_lake.formats.retrying import retry_vanished
 from metaxy_lake.formats.values import (
     AsOf,
@@ -36,6 +36,8 @@ from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS
 from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
+_STORAGE_MARKERS = ("lanceerror(io)", "generic s3 error")
+"""Lance raises ``ValueError("LanceError(IO): ...")`` for a failed request (measured)."""
 _VANISHED_MARKERS = (".manifest", ".txn")
 """A version's manifest or transaction file, named in a "not found" error."""
 
@@ -333,6 +335,7 @@ class LanceFormat(TableFormat):
 
     name = "lance"
     capabilities = ALL_CAPABILITIES - {Capability.COMPACTION_METADATA}
+    storage_errors = StorageErrors(markers=_STORAGE_MARKERS)
     unreferenced_files_kept = UNVERIFIED_AGE
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> LanceTable | None:
