@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 import sys
+import typing
+from typing import Any
 
 import narwhals as nw
 import pytest
 from helpers import root_rows, table_state
 
 import metaxy_lake as mxl
+from metaxy_lake import formats
 from metaxy_lake.formats import Capability, LakeTable, TableFormat, format_class
 
 
@@ -91,3 +94,21 @@ def test_an_operation_a_format_cannot_do_is_refused_by_name(
     with pytest.raises(mxl.UnsupportedOperationError, match=f"{store.format.name}.*{capability}"):
         call(store, root_feature)
     assert table_state(store, root_feature) == before
+
+
+def mentions_any(hint: object) -> bool:
+    return hint is Any or any(mentions_any(arg) for arg in typing.get_args(hint))
+
+
+def test_the_contract_has_no_any() -> None:
+    """The contract's public signatures say what a format takes and gives, never ``Any``."""
+    functions = [formats.format_class, formats.known_formats, formats.load_format]
+    for cls in (LakeTable, TableFormat):
+        for name, member in vars(cls).items():
+            function = member.fget if isinstance(member, property) else member
+            if not name.startswith("_") and inspect.isfunction(function):
+                functions.append(function)
+    assert len(functions) > 20
+    for function in functions:
+        hints = typing.get_type_hints(function)
+        assert not [n for n, h in hints.items() if mentions_any(h)], function.__qualname__
