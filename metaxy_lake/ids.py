@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from metaxy_lake.errors import ConfigError
 from metaxy_lake.failpoints import clock_offset
 
 Clock = Callable[[], dt.datetime]
@@ -56,7 +57,10 @@ def _now() -> dt.datetime:
     if _clock:
         when = _clock[-1]()
         if when.tzinfo is None:
-            raise ValueError(f"the injected clock returned a naive datetime {when!r}")
+            raise ConfigError(
+                f"the clock given to use_clock returned a naive datetime {when!r}: return "
+                "aware datetimes (tzinfo=datetime.UTC)"
+            )
         return when.astimezone(dt.UTC)
     return _system_now()
 

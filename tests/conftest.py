@@ -4,7 +4,7 @@ Every test that takes ``fmt`` (directly or through ``store``/``make_store``) run
 format selected with ``pytest --formats=delta,iceberg,lance`` (default: all), and the store
 tests once per location selected with ``--locations=local,s3`` (default: both; S3 is a real
 SeaweedFS server the session starts on 127.0.0.1). A test that needs a capability some
-format lacks says so with ``@pytest.mark.requires("compaction_metadata", raises=Error)``:
+format lacks says so with ``@pytest.mark.requires(Capability.COMPACTION_METADATA, raises=Error)``:
 on every format whose capability flags lack it, the test is a strict expected failure that
 must name the exception it expects (the gaps come from the flags, not from a list here).
 """
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from s3server import S3Server
 
 import metaxy_lake as mxl
-from metaxy_lake.formats import format_class, known_formats
+from metaxy_lake.formats import Capability, format_class, known_formats
 
 settings.register_profile(
     "ci",
@@ -98,8 +98,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         capabilities = format_class(fmt).capabilities
         for mark in item.iter_markers("requires"):
             (capability,) = mark.args
-            assert capability in capabilities.names(), f"unknown capability {capability}"
-            if not getattr(capabilities, capability):
+            assert isinstance(capability, Capability), f"not a Capability: {capability!r}"
+            if capability not in capabilities:
                 raises = mark.kwargs["raises"]  # a gap must name its exception
                 reason = f"the {fmt} format lacks {capability}"
                 item.add_marker(pytest.mark.xfail(raises=raises, strict=True, reason=reason))

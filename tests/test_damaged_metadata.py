@@ -204,6 +204,37 @@ def test_guard_names_storage_failures_only(store: mxl.LakeStore) -> None:
         filesystem.open_input_file(f"{base}/absent")  # the store answers: no such object
 
 
+@pytest.mark.locations("local")  # no request is made
+def test_guard_names_what_the_format_declares(store: mxl.LakeStore, fmt: str) -> None:
+    """Lance's failed request is a ``ValueError("LanceError(IO): ...")`` (measured): only a
+    Lance store reads that text as a storage failure."""
+    ctx = store.context()
+    lance_io = ValueError("LanceError(IO): connection refused")
+    expected = mxl.StorageAccessError if fmt == "lance" else ValueError
+    assert ("lanceerror(io)" in store.format.storage_errors.markers) == (fmt == "lance")
+    with pytest.raises(expected), ctx.guard("a read"):
+        raise lance_io
+
+
+def test_guard_lets_a_bug_through_even_while_storage_failed(store: mxl.LakeStore) -> None:
+    """A bug raised while handling a real storage failure is the bug, not the failure."""
+    ctx = store.context()
+    filesystem, base = pyarrow_filesystem(store.root, store.storage)
+    with pytest.raises(ZeroDivisionError), ctx.guard("a computation"):
+        listed = filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        _ = 1 / (len(listed) * 0)
+    with pytest.raises(AssertionError, match="a bug"), ctx.guard("a read"):
+        try:
+            filesystem.open_input_file(f"{base}/absent")
+        except OSError:
+            raise AssertionError("a bug in the handler")  # noqa: B904 (the bug under test)
+    with pytest.raises(AssertionError, match="a bug"), ctx.guard("a read"):
+        try:
+            filesystem.open_input_file(f"{base}/absent")
+        except OSError as exc:
+            raise AssertionError("a bug in the handler") from exc
+
+
 def test_an_unreadable_checkpoint_is_listed_and_set_aside(
     make_store: Any, chain: Any, fmt: str
 ) -> None:

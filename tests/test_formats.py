@@ -12,7 +12,7 @@ import pytest
 from helpers import ids, root_rows, write_increment
 
 import metaxy_lake as mxl
-from metaxy_lake.formats import known_formats
+from metaxy_lake.formats import Capability, known_formats
 
 
 @pytest.fixture
@@ -98,7 +98,8 @@ def test_compaction_keeps_rows_and_increments_with_fewer_files(store, features) 
     )
 
 
-@pytest.mark.requires("compaction_metadata", raises=AssertionError)  # pylance 14: no properties
+# pylance 14: a compaction commit has no properties
+@pytest.mark.requires(Capability.COMPACTION_METADATA, raises=AssertionError)
 def test_compaction_commit_carries_its_write_id(store, features) -> None:
     root, _ = features
     for i in range(3):

@@ -12,10 +12,10 @@ import datetime as dt
 
 import narwhals as nw
 import pytest
-from helpers import as_dict, root_rows
+from helpers import as_dict, root_rows, table_state
 
 import metaxy_lake as mxl
-from metaxy_lake.ids import use_clock
+from metaxy_lake.ids import now_utc, use_clock
 
 AT = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 pytestmark = pytest.mark.locations("local")
@@ -68,3 +68,17 @@ def test_a_tombstone_in_a_tie_hides_the_sample_only_if_its_write_id_is_greater(
     # generated UUIDv7 ids ("0..." hex) sort before "w-m": the data rows stay live
     assert sorted(live["sample_uid"]) == ["s1", "s2"]
     assert deleted.height == 2 and deleted["metaxy_deleted_at"].null_count() == 2
+
+
+def test_a_clock_returning_naive_datetimes_is_refused_by_name(graph, store) -> None:
+    class Root(mxl.Feature, spec=mxl.FeatureSpec(key="root", fields=["a"])):
+        pass
+
+    store.write(Root, root_rows({"s1": {"a": "1"}}))
+    before = table_state(store, Root)
+    naive = dt.datetime(2026, 1, 1)
+    with use_clock(lambda: naive), pytest.raises(mxl.ConfigError, match="aware datetimes"):
+        store.write(Root, root_rows({"s2": {"a": "2"}}))
+    assert table_state(store, Root) == before
+    with use_clock(lambda: dt.datetime(2026, 1, 1)), pytest.raises(ValueError, match="naive"):
+        now_utc()  # still a ValueError to callers that caught one

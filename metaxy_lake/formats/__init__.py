@@ -6,39 +6,45 @@ Each entry imports its implementation only when asked for, so an unused format's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from metaxy_lake.errors import StoreConfigError, UnknownFormatError
 from metaxy_lake.formats.base import (
     DEFAULT_COMMIT_TIMEOUT_S,
     HISTORY_WINDOW,
-    VANISHED_TRIES,
+    FormatOptions,
+    LakeTable,
+    TableFormat,
+)
+from metaxy_lake.formats.capabilities import ALL_CAPABILITIES, Capability
+from metaxy_lake.formats.retrying import VANISHED_TRIES
+from metaxy_lake.formats.values import (
     Added,
     AsOf,
-    Capabilities,
     CommitRecord,
     DatasetScan,
-    LakeTable,
     ParquetScan,
     ScanSource,
-    TableFormat,
+    Staged,
     TableRef,
 )
 from metaxy_lake.storage import StorageConfig
 
 __all__ = [
+    "ALL_CAPABILITIES",
     "DEFAULT_COMMIT_TIMEOUT_S",
     "HISTORY_WINDOW",
     "VANISHED_TRIES",
     "Added",
     "AsOf",
-    "Capabilities",
+    "Capability",
     "CommitRecord",
     "DatasetScan",
+    "FormatOptions",
     "LakeTable",
     "ParquetScan",
     "ScanSource",
+    "Staged",
     "TableFormat",
     "TableRef",
     "format_class",
@@ -101,7 +107,7 @@ def load_format(
     name: str,
     root: str,
     storage: StorageConfig,
-    options: Mapping[str, Any],
+    options: FormatOptions,
     commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
 ) -> TableFormat:
     """Return the format ``name`` bound to a store's root, storage settings and options."""

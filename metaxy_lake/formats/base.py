@@ -6,8 +6,10 @@ outside ``formats/`` imports deltalake, pyiceberg or lance: the rest of metaxy_l
 to tables only through these classes.
 
 The base classes own what every format needs alike: create-or-open (also when writers
-race to create a table), finding the commit of a write id, the conflict retry loop, and
-the capability check. A format implements small hooks (``_create``, ``_open``, ...).
+race to create a table), finding the commit of a write id, running commits through the
+conflict retry loop (``formats.retrying``), and the capability check
+(``formats.capabilities``); the values they exchange live in ``formats.values``. A
+format implements small hooks (``_create``, ``_open``, ...).
 Errors keep two meanings apart: ``CommitConflictError`` (nothing happened) and
 ``CommitStateUnknownError`` (the commit may have landed: the caller looks in history).
 """
@@ -16,31 +18,26 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import random
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import pyarrow as pa
 
-from metaxy_lake.arrowtypes import normalize
-from metaxy_lake.errors import (
-    CommitConflictError,
-    DamagedMetadataError,
-    StoreConfigError,
-    UnsupportedOperationError,
-)
-from metaxy_lake.failpoints import COMMIT_CONFLICT, WRITE_AFTER_DATA_FILES, failpoint
-from metaxy_lake.formats.outcomes import damaged_metadata
+from metaxy_lake.errors import DamagedMetadataError, StoreConfigError, UnsupportedOperationError
+from metaxy_lake.failpoints import WRITE_AFTER_DATA_FILES, failpoint
+from metaxy_lake.formats.capabilities import Capability
+from metaxy_lake.formats.outcomes import StorageErrors, damaged_metadata
+from metaxy_lake.formats.retrying import retry_commit
+from metaxy_lake.formats.values import Added, AsOf, CommitRecord, ScanSource, Staged, TableRef
 from metaxy_lake.schema import APPEND_OPERATIONS, COMMIT_OPERATION, COMMIT_WRITE_ID, PROP_TABLE_ID
 from metaxy_lake.storage import StorageConfig
 
-AsOf = int | dt.datetime
-"""A table version (the format's own numbering) or an aware UTC datetime."""
-
 T = TypeVar("T")
+
+FormatOptions = Mapping[str, object]
+"""A format's options: ``read_only`` (the store creates nothing), and for Iceberg
+``catalog`` (a mapping of catalog properties) and ``namespace``."""
 
 HISTORY_WINDOW = 100
 """Commits searched for a write id (the idempotency window)."""
@@ -60,145 +57,8 @@ MAX_COMMIT_TIMEOUT_S = STAGED_FILE_GRACE.total_seconds() / 4
 """The longest commit deadline a store accepts (staged files must outlive it)."""
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What a format can do.
-
-    A missing capability is a declared gap: the operation raises
-    ``UnsupportedOperationError`` (or, for ``compaction_metadata``, its commit carries no
-    write id), and the behaviour suite marks the tests that need it.
-    """
-
-    time_travel_by_version: bool = True
-    time_travel_by_timestamp: bool = True
-    hard_delete: bool = True
-    schema_evolution: bool = True
-    compaction: bool = True
-    expiry: bool = True
-    compaction_metadata: bool = True
-    """Whether a compaction commit carries metaxy's commit metadata (write id...)."""
-
-    @classmethod
-    def names(cls) -> list[str]:
-        """Every capability's name."""
-        return [f.name for f in fields(cls)]
-
-
-@dataclass(frozen=True)
-class TableRef:
-    """Where a feature's table lives: its name (key parts joined by ``__``) and its URI."""
-
-    name: str
-    uri: str
-
-
-@dataclass(frozen=True)
-class ParquetScan:
-    """Plain Parquet data files that DuckDB may read with ``read_parquet`` as they are."""
-
-    files: tuple[str, ...]
-    schema: pa.Schema
-
-
-@dataclass(frozen=True)
-class DatasetScan:
-    """An Arrow dataset (or table) for DuckDB to scan where plain files are not enough."""
-
-    dataset: Any
-    schema: pa.Schema
-
-
-ScanSource = ParquetScan | DatasetScan
-
-
-@dataclass(frozen=True)
-class Added:
-    """The rows the commits after some version added: how many, and what to scan.
-
-    ``rows`` comes from the table's metadata, so a caller can judge the change before
-    reading any of it.
-    """
-
-    rows: int
-    total: int
-    """The rows the table holds now (the change is judged against it)."""
-    scan: Callable[[], ScanSource]
-
-
-@dataclass(frozen=True)
-class CommitRecord:
-    """One commit of a table, as its history tells it."""
-
-    version: int
-    timestamp: dt.datetime
-    operation: str
-    rows: int | None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
 def _digest(files: Mapping[str, int]) -> str:
     return hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()
-
-
-def arrow_schema(schema: pa.Schema) -> pa.Schema:
-    """A format's schema in canonical spelling (``string``, not ``large_string``...)."""
-    return pa.schema([pa.field(f.name, normalize(f.type)) for f in schema])
-
-
-class _InjectedConflict(Exception):
-    """Raised by the ``commit.conflict`` failpoint: a conflict that never resolves."""
-
-
-def retry_commit(
-    attempt: Callable[[], T],
-    is_conflict: Callable[[Exception], bool],
-    deadline_s: float,
-    what: str,
-) -> T:
-    """Call ``attempt`` until it succeeds, retrying conflicts with jittered backoff.
-
-    Conflicts (another writer committed first: nothing happened, safe to retry) are
-    retried until ``deadline_s``; any other error propagates at once.
-
-    Raises:
-        CommitConflictError: Still conflicting when the deadline passed.
-    """
-    start = time.monotonic()
-    delay = 0.01
-    while True:
-        try:
-            failpoint(COMMIT_CONFLICT, error=_InjectedConflict)
-            return attempt()
-        except Exception as exc:
-            if not (isinstance(exc, _InjectedConflict) or is_conflict(exc)):
-                raise
-            if time.monotonic() - start > deadline_s:
-                raise CommitConflictError(
-                    f"{what} still conflicting after {deadline_s:g} s: {exc}"
-                ) from exc
-        time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 1.0)
-
-
-VANISHED_TRIES = 5
-"""Times a read is made when a file it listed was gone when it read it."""
-
-
-def retry_vanished(read: Callable[[], T], vanished: Callable[[Exception], bool]) -> T:
-    """Call ``read``, and again when it failed on a file that expiry removed meanwhile.
-
-    Expiry removes old log entries, checkpoints and manifests while others read: a read
-    that listed one before its removal and read it after fails, and a fresh read lists
-    again. A file missing for good fails every try: the last error propagates.
-    """
-    for tried in range(1, VANISHED_TRIES):
-        try:
-            return read()
-        except Exception as exc:
-            if not vanished(exc):
-                raise
-        time.sleep(0.02 * tried * (0.5 + random.random()))
-    return read()
 
 
 class LakeTable(ABC):
@@ -334,12 +194,12 @@ class LakeTable(ABC):
         return self.commit(staged, metadata)
 
     @abstractmethod
-    def stage(self, data: pa.Table) -> Any:
+    def stage(self, data: pa.Table) -> Staged:
         """Write ``data`` as data files that no commit references yet."""
 
     @abstractmethod
-    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
-        """Commit staged data files (retrying conflicts); return the new version."""
+    def commit(self, staged: Staged, metadata: Mapping[str, str]) -> int:
+        """Commit data files this table staged (retrying conflicts); return the new version."""
 
     @abstractmethod
     def add_columns(self, fields: Sequence[pa.Field]) -> None:
@@ -411,13 +271,16 @@ class TableFormat(ABC):
     """
 
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
+    capabilities: ClassVar[frozenset[Capability]]
+    storage_errors: ClassVar[StorageErrors] = StorageErrors()
+    """What the format's library raises for a failed storage request besides ``OSError``
+    (the store reports those as ``StorageAccessError``, and nothing else)."""
     unreferenced_files_kept: ClassVar[dt.timedelta | None]
     """How old a data file no version references must be before expiry removes it (None:
     expiry removes only files that versions it drops referenced); at least
     ``STAGED_FILE_GRACE``, so that a pending commit's staged files are never removed."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         kept = getattr(cls, "unreferenced_files_kept", None)
         if kept is not None and kept < STAGED_FILE_GRACE:
@@ -427,7 +290,7 @@ class TableFormat(ABC):
         self,
         root: str,
         storage: StorageConfig,
-        options: Mapping[str, Any],
+        options: FormatOptions,
         commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
     ) -> None:
         if not 0 <= commit_timeout_s <= MAX_COMMIT_TIMEOUT_S:
@@ -441,9 +304,9 @@ class TableFormat(ABC):
         self.options = dict(options)
         self.commit_timeout_s = commit_timeout_s
 
-    def require(self, capability: str, operation: str) -> None:
+    def require(self, capability: Capability, operation: str) -> None:
         """Raise ``UnsupportedOperationError`` unless the format has ``capability``."""
-        if not getattr(self.capabilities, capability):
+        if capability not in self.capabilities:
             raise UnsupportedOperationError(
                 f"the {self.name} format cannot do {operation} (it lacks {capability})"
             )
@@ -458,9 +321,9 @@ class TableFormat(ABC):
                 short): it is refused for reads and writes alike.
         """
         if isinstance(as_of, int):
-            self.require("time_travel_by_version", "reads as of a version")
+            self.require(Capability.TIME_TRAVEL_BY_VERSION, "reads as of a version")
         elif as_of is not None:
-            self.require("time_travel_by_timestamp", "reads as of a time")
+            self.require(Capability.TIME_TRAVEL_BY_TIMESTAMP, "reads as of a time")
         try:
             table = self._open(ref, as_of)
         except Exception as exc:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
 import os
-import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -20,24 +19,22 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Field
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
-from pyarrow import fs
 
-from metaxy_lake.errors import CommitStateUnknownError, DamagedMetadataError, TimeTravelError
-from metaxy_lake.formats import delta_log
-from metaxy_lake.formats.base import (
+from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
+from metaxy_lake.formats import delta_loading, delta_log, delta_maintenance
+from metaxy_lake.formats.base import LakeTable, TableFormat
+from metaxy_lake.formats.capabilities import ALL_CAPABILITIES
+from metaxy_lake.formats.outcomes import StorageErrors, transport_failure
+from metaxy_lake.formats.values import (
     AsOf,
-    Capabilities,
     CommitRecord,
     DatasetScan,
-    LakeTable,
     ParquetScan,
     ScanSource,
-    TableFormat,
+    Staged,
     TableRef,
     arrow_schema,
-    retry_vanished,
 )
-from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, HASHES
 from metaxy_lake.storage import StorageConfig, object_store_options, pyarrow_filesystem
 
@@ -47,45 +44,9 @@ ROW_GROUP_ROWS = 128 * 1024
 MAX_COMMIT_RETRIES = 100
 """delta-rs gives up after 15 conflicting commits by default; appends never conflict."""
 
-VACUUM_SLACK_S = 60
-"""Seconds the vacuum window may fall short of ``older_than`` before it takes one more hour.
-
-delta-rs vacuums by whole hours; rounding up keeps files at least as long as the log
-entries that reference them. The slack keeps ``older_than=0`` at zero hours: the time
-between the caller's cutoff and the vacuum is not a reason to keep an hour of files.
-"""
-
 _UNSAFE_READER_FEATURES = {"deletionVectors", "columnMapping"}
-_LOG_ENTRY = re.compile(r"^(\d{20})\.")
-"""A log entry, checkpoint or checksum of one version (``_delta_log/<version>.*``)."""
 _EXPIRED_LOG = "Invalid table version"
 """What a commit raises when expiry removed the log entry of the version it read."""
-
-
-def _vanished(exc: Exception) -> bool:
-    """Whether expiry removed a log entry or checkpoint that a load had listed.
-
-    Measured while ``expire(older_than=0)`` runs: "File not found: .../_delta_log/N.json"
-    and "Object at location .../_delta_log/N.checkpoint.parquet not found".
-    """
-    text = str(exc)
-    return (
-        isinstance(exc, DeltaError | OSError)
-        and "_delta_log/" in text
-        and ("not found" in text.lower())
-    )
-
-
-def _load(uri: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable:
-    """The table at ``uri`` (as of ``version`` when given)."""
-    return retry_vanished(
-        lambda: DeltaTable(uri, version=version, storage_options=options), _vanished
-    )
-
-
-def _log(table: DeltaTable, limit: int | None = None) -> list[dict[str, Any]]:
-    """The commit infos of the newest log entries, newest first."""
-    return retry_vanished(lambda: table.history(limit), _vanished)
 
 
 def _encoded(schema: pa.Schema) -> list[str]:
@@ -106,25 +67,10 @@ def _commit(metadata: Mapping[str, str], retries: int = MAX_COMMIT_RETRIES) -> C
     return CommitProperties(custom_metadata=dict(metadata), max_commit_retries=retries)
 
 
-def _version_at(table: DeltaTable, as_of: AsOf) -> int:
-    """The version to load: ``as_of`` itself, or the latest commit at or before a time.
-
-    Commit timestamps (those ``history()`` reports) decide, not the log files'
-    modification times that delta-rs would use (coarse on some object stores).
-    """
-    if isinstance(as_of, int):
-        return as_of
-    limit = as_of.timestamp() * 1000
-    versions = [int(h["version"]) for h in _log(table) if h["timestamp"] <= limit]
-    if not versions:
-        raise ValueError("the table's first commit is later")
-    return max(versions)
-
-
 def _history(table: DeltaTable, limit: int | None) -> list[CommitRecord]:
     """A Delta table's commits newest first, with the custom metadata of each."""
     records = []
-    for entry in _log(table, limit):
+    for entry in delta_loading.log_entries(table, limit):
         metrics = entry.get("operationMetrics") or {}
         rows = metrics.get("num_added_rows", metrics.get("num_target_rows_deleted"))
         records.append(
@@ -137,6 +83,11 @@ def _history(table: DeltaTable, limit: int | None) -> list[CommitRecord]:
             )
         )
     return records
+
+
+@dataclass(frozen=True)
+class _Staged(Staged):
+    actions: list[AddAction]
 
 
 class DeltaLakeTable(LakeTable):
@@ -197,7 +148,7 @@ class DeltaLakeTable(LakeTable):
             return None
         table = self._table
         if version != self.version:
-            table = _load(self.ref.uri, self._options, version)
+            table = delta_loading.load(self.ref.uri, self._options, version)
         uris = table.file_uris()
         rows = pa.table(table.get_add_actions(flatten=True)).column("num_records").to_pylist()
         if len(uris) != len(rows) or any(n is None for n in rows):
@@ -212,14 +163,14 @@ class DeltaLakeTable(LakeTable):
         return len(self._table.file_uris())
 
     def _reload(self) -> None:
-        self._table = _load(self.ref.uri, self._options)
+        self._table = delta_loading.load(self.ref.uri, self._options)
 
     def _made(self, metadata: Mapping[str, str]) -> int:
         """The version the commit just made (delta-rs does not return it)."""
         self._reload()
         return self._committed_version(metadata, self.version)
 
-    def stage(self, data: pa.Table) -> list[AddAction]:
+    def stage(self, data: pa.Table) -> _Staged:
         """Write Parquet data files that no commit references yet, one per core in parallel.
 
         Every file holds at least one full row group.
@@ -247,21 +198,22 @@ class DeltaLakeTable(LakeTable):
             return AddAction(name, size, {}, int(time.time() * 1000), True, stats)
 
         if files == 1:
-            return [write(0)]
+            return _Staged([write(0)])
         with ThreadPoolExecutor(files) as pool:  # pyarrow releases the GIL while it encodes
-            return list(pool.map(write, range(files)))
+            return _Staged(list(pool.map(write, range(files))))
 
-    def commit(self, staged: list[AddAction], metadata: Mapping[str, str]) -> int:
+    def commit(self, staged: Staged, metadata: Mapping[str, str]) -> int:
         """Commit the staged files in one commit carrying ``metadata`` in its commitInfo.
 
         delta-rs retries plain append races itself but gives up on others (a concurrent
         table creation changes the metadata): those are retried here on a fresh snapshot.
         """
+        assert isinstance(staged, _Staged)  # only this format's stage makes them
 
         def attempt() -> None:
             try:
                 self._table.create_write_transaction(
-                    list[AddAction | RemoveAction](staged),
+                    list[AddAction | RemoveAction](staged.actions),
                     mode="append",
                     schema=self._table.schema(),
                     commit_properties=_commit(metadata),
@@ -282,7 +234,7 @@ class DeltaLakeTable(LakeTable):
         it has not, the file is missing for good and the error stands.
         """
         expired = isinstance(exc, DeltaError) and _EXPIRED_LOG in str(exc)
-        if isinstance(exc, CommitFailedError) or expired or _vanished(exc):
+        if isinstance(exc, CommitFailedError) or expired or delta_loading.vanished(exc):
             self._reload()
             return True
         if isinstance(exc, DeltaError | OSError) and "not found" in str(exc).lower():
@@ -328,12 +280,12 @@ class DeltaLakeTable(LakeTable):
         """
         if version > self.version:
             return None
-        latest = _load(self.ref.uri, self._options)
+        latest = delta_loading.load(self.ref.uri, self._options)
         newest = latest.version()
         found = {r.version: r for r in _history(latest, newest - version + 1)}
         # history() reads the newest log entries whatever is loaded, numbered down from the
         # loaded version: a commit landing in between would shift every number
-        if _load(self.ref.uri, self._options).version() != newest:
+        if delta_loading.load(self.ref.uri, self._options).version() != newest:
             return None
         wanted = range(self.version, version, -1)
         if any(v not in found for v in wanted) or version not in found:
@@ -342,7 +294,9 @@ class DeltaLakeTable(LakeTable):
 
     def first_commit_at(self) -> dt.datetime | None:
         """The time of version 0, while the log still holds it."""
-        oldest = min(_log(self._table), key=lambda entry: int(entry["version"]))
+        oldest = min(
+            delta_loading.log_entries(self._table), key=lambda entry: int(entry["version"])
+        )
         if int(oldest["version"]) != 0:
             return None
         return dt.datetime.fromtimestamp(oldest["timestamp"] / 1000, dt.UTC)
@@ -360,15 +314,11 @@ class DeltaLakeTable(LakeTable):
     def expire(self, older_than: dt.datetime) -> int:
         """Vacuum the files only versions before ``older_than`` read, then drop their log.
 
-        History lists only versions whose files are all kept: files are vacuumed by whole
-        hours (rounded up), and the log keeps every version from the oldest one committed
-        at or after both ``older_than`` and the vacuum's own cutoff. The table's
-        ``delta.logRetentionDuration`` is never changed (setting it would outlive the call:
-        later automatic checkpoints would shrink history on their own).
-
-        A data file a pending commit staged is never removed: the vacuum is delta-rs's
-        "lite" one, which removes only files a commit removed (measured: an uncommitted
-        file two hours old stays; the "full" vacuum would remove it).
+        History lists only versions whose files are all kept: the log keeps every version
+        from the oldest one committed at or after both ``older_than`` and the vacuum's own
+        cutoff (``formats.delta_maintenance``). The table's ``delta.logRetentionDuration``
+        is never changed (setting it would outlive the call: later automatic checkpoints
+        would shrink history on their own).
 
         Returns:
             How many data files the vacuum removed.
@@ -376,20 +326,20 @@ class DeltaLakeTable(LakeTable):
 
         def attempt() -> int:
             self._reload()
-            age = (dt.datetime.now(dt.UTC) - older_than).total_seconds()
-            hours = math.ceil(max(0.0, age - VACUUM_SLACK_S) / 3600)
-            removed = self._table.vacuum(
-                retention_hours=hours,
-                dry_run=False,
-                enforce_retention_duration=False,
-                full=False,
-                commit_properties=_commit({COMMIT_OPERATION: "expire"}),
-            )
-            vacuumed_before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+            expiry = _commit({COMMIT_OPERATION: "expire"})
+            removed, vacuumed_before = delta_maintenance.vacuum(self._table, older_than, expiry)
             self._reload()
-            self._drop_log_before(self._oldest_kept(max(older_than, vacuumed_before)))
+            oldest_kept = self._oldest_kept(max(older_than, vacuumed_before))
+            delta_maintenance.drop_log_before(
+                self.ref.uri,
+                self._storage,
+                oldest_kept,
+                lambda: delta_loading.load(
+                    self.ref.uri, self._options, oldest_kept
+                ).create_checkpoint(),
+            )
             self._table.create_checkpoint()  # later loads start from the latest version
-            return len(removed)
+            return removed
 
         return self._retry(attempt, "expiry of")
 
@@ -398,46 +348,13 @@ class DeltaLakeTable(LakeTable):
         kept = [r.version for r in _history(self._table, None) if r.timestamp >= cutoff]
         return min(kept, default=self.version)
 
-    def _drop_log_before(self, version: int) -> None:
-        """Remove the log entries (and checkpoints) of every version before ``version``.
-
-        A checkpoint at ``version`` first, so that it and every later version still load.
-        delta-rs's ``cleanup_metadata`` takes no cutoff (only the table property), hence
-        the removal here. Oldest first: the log never has a gap, which a concurrent load
-        refuses ("Expected contiguous commit files", measured when removing newest first).
-        A removal cut short leaves entries with no checkpoint before them: the next expiry
-        removes them.
-        """
-        filesystem, base = pyarrow_filesystem(self.ref.uri, self._storage)
-        entries = filesystem.get_file_info(fs.FileSelector(f"{base.rstrip('/')}/_delta_log"))
-        old = sorted(
-            (int(match.group(1)), entry.path)
-            for entry in entries
-            if (match := _LOG_ENTRY.match(entry.base_name)) and int(match.group(1)) < version
-        )
-        if not old:
-            return
-        _load(self.ref.uri, self._options, version).create_checkpoint()
-        for _, path in old:
-            with contextlib.suppress(FileNotFoundError):  # a concurrent expiry came first
-                filesystem.delete_file(path)
-
-
-def _damaged_commit(ref: TableRef, path: str, damage: str) -> DamagedMetadataError:
-    return DamagedMetadataError(
-        f"table {ref.uri}: its last commit {path} is damaged ({damage}); reading it would "
-        "lose that commit's rows and writing would bury them, so both are refused. "
-        "`mxl doctor --repair` sets the file aside: the table then reads as of the commit "
-        "before, and the rows of the damaged commit must be written again",
-        path,
-    )
-
 
 class DeltaFormat(TableFormat):
     """Delta Lake: no catalog service, commits by conditional put."""
 
     name = "delta"
-    capabilities = Capabilities()
+    capabilities = ALL_CAPABILITIES
+    storage_errors = StorageErrors(markers=("generic s3 error",))  # object_store's text
     unreferenced_files_kept = None  # the "lite" vacuum (see ``DeltaLakeTable.expire``)
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> DeltaLakeTable | None:
@@ -450,20 +367,21 @@ class DeltaFormat(TableFormat):
         options = object_store_options(self.root, self.storage)
         filesystem, base = self._filesystem, pyarrow_filesystem(ref.uri, self.storage)[1]
         try:
-            table = _load(ref.uri, options)
+            table = delta_loading.load(ref.uri, options)
         except TableNotFoundError:
             return None
         except DeltaError as exc:  # a log file delta-rs cannot parse: "Json error: ..."
-            damaged = self._damaged(ref, filesystem, base) if "json" in str(exc).lower() else None
-            if damaged is None:
+            unparsed = "json" in str(exc).lower()
+            found = delta_log.last_commit_damage(filesystem, base) if unparsed else None
+            if found is None:
                 raise
-            raise damaged from exc
+            raise delta_log.damaged_error(ref.uri, *found) from exc
         empty = delta_log.empty_commit(filesystem, base, int(table.version()))
         if empty is not None:
-            raise _damaged_commit(ref, empty, "the commit file is empty (0 bytes)")
+            raise delta_log.damaged_error(ref.uri, empty, "the commit file is empty (0 bytes)")
         if as_of is not None:
             try:
-                table.load_as_version(_version_at(table, as_of))
+                table.load_as_version(delta_loading.version_at(table, as_of))
             except (DeltaError, ValueError, OSError) as exc:
                 raise TimeTravelError(
                     f"table {ref.uri} has no version as of {as_of} (before it existed, or "
@@ -479,15 +397,6 @@ class DeltaFormat(TableFormat):
         """
         return pyarrow_filesystem(self.root, self.storage)[0]
 
-    def _damaged(self, ref: TableRef, filesystem: Any, base: str) -> DamagedMetadataError | None:
-        """Why delta-rs could not load the table, when its last commit file is damaged."""
-        version = delta_log.latest_commit(filesystem, base)
-        if version is None:
-            return None
-        path = delta_log.commit_path(base, version)
-        damage = delta_log.commit_damage(filesystem, path)
-        return None if damage is None else _damaged_commit(ref, path, damage)
-
     def set_aside(self, ref: TableRef, path: str) -> str | None:
         """Move a damaged last commit file aside (see ``formats.delta_log``).
 
@@ -495,10 +404,8 @@ class DeltaFormat(TableFormat):
         damaged last commit is left where it is (None).
         """
         filesystem, base = pyarrow_filesystem(ref.uri, self.storage)
-        version = delta_log.latest_commit(filesystem, base)
-        if version is None or delta_log.commit_path(base, version) != path:
-            return None
-        if delta_log.commit_damage(filesystem, path) is None:
+        found = delta_log.last_commit_damage(filesystem, base)
+        if found is None or found[0] != path:
             return None
         return delta_log.set_aside(filesystem, base, path)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
+from metaxy_lake.errors import DamagedMetadataError
 from metaxy_lake.ids import new_write_id
 
 LOG_DIR = "_delta_log"
@@ -78,6 +79,27 @@ def commit_damage(filesystem: Any, path: str) -> str | None:
         if not isinstance(action, dict) or not action.keys() & _ACTIONS:
             return f"line {number} of {len(lines)} is no Delta action"
     return None if lines else "the commit file holds no action"
+
+
+def last_commit_damage(filesystem: Any, base: str) -> tuple[str, str] | None:
+    """The table's last commit file and what is wrong with it, when it is damaged."""
+    version = latest_commit(filesystem, base)
+    if version is None:
+        return None
+    path = commit_path(base, version)
+    damage = commit_damage(filesystem, path)
+    return None if damage is None else (path, damage)
+
+
+def damaged_error(uri: str, path: str, damage: str) -> DamagedMetadataError:
+    """The error that refuses the table at ``uri`` whose last commit ``path`` is damaged."""
+    return DamagedMetadataError(
+        f"table {uri}: its last commit {path} is damaged ({damage}); reading it would "
+        "lose that commit's rows and writing would bury them, so both are refused. "
+        "`mxl doctor --repair` sets the file aside: the table then reads as of the commit "
+        "before, and the rows of the damaged commit must be written again",
+        path,
+    )
 
 
 def set_aside(filesystem: Any, base: str, path: str) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     CommitStateUnknownException,
@@ -24,35 +24,29 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from metaxy_lake.errors import (
     CommitStateUnknownError,
-    ReadOnlyStoreError,
-    StoreConfigError,
     TimeTravelError,
 )
-from metaxy_lake.formats.base import (
+from metaxy_lake.formats import iceberg_catalog
+from metaxy_lake.formats.base import LakeTable, TableFormat
+from metaxy_lake.formats.capabilities import ALL_CAPABILITIES
+from metaxy_lake.formats.outcomes import StorageErrors
+from metaxy_lake.formats.values import (
     AsOf,
-    Capabilities,
     CommitRecord,
     DatasetScan,
-    LakeTable,
     ParquetScan,
     ScanSource,
-    TableFormat,
+    Staged,
     TableRef,
     arrow_schema,
-    retry_commit,
 )
 from metaxy_lake.schema import COMMIT_PREFIX
-from metaxy_lake.storage import CONNECT_TIMEOUT_S
 
-OPTION_CATALOG = "catalog"
-OPTION_NAMESPACE = "namespace"
-OPTION_READ_ONLY = "read_only"  # set by the store (``store.options.format_options``)
-DEFAULT_NAMESPACE = "metaxy"
-CATALOG_FILE = "_catalog/iceberg.db"
 _ADDED = "added-records"
 _DELETED = "deleted-records"
 
@@ -68,35 +62,17 @@ def _is_conflict(exc: Exception) -> bool:
     return isinstance(exc, CommitFailedException | ValidationException)
 
 
-def _is_catalog_setup_race(exc: Exception) -> bool:
-    """Two processes setting up a fresh SQL catalog: the loser's CREATE TABLE fails.
-
-    pyiceberg's SQL catalog creates its tables when they are missing; a concurrent
-    process may create them between its check and its ``CREATE TABLE``
-    (``sqlite3.OperationalError: table iceberg_tables already exists``). Looking again
-    finds them.
-    """
-    return "already exists" in str(exc) and type(exc).__name__ == "OperationalError"
-
-
-def _local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
-
-
-def _file_uri(uri: str) -> str:
-    return uri if "://" in uri else Path(uri).as_uri()
-
-
-def _path(uri: str) -> str:
-    return uri.removeprefix("file://") if uri.startswith("file://") else uri
-
-
 def _key_filter(keys: pa.Table) -> BooleanExpression:
     names = keys.column_names
     if len(names) == 1:
         return In(term=names[0], values=keys.column(0).to_pylist())
     rows = [And(*[EqualTo(term=n, value=row[n]) for n in names]) for row in keys.to_pylist()]
     return rows[0] if len(rows) == 1 else Or(*rows)
+
+
+@dataclass(frozen=True)
+class _Staged(Staged):
+    files: list[DataFile]
 
 
 class IcebergTable(LakeTable):
@@ -157,7 +133,9 @@ class IcebergTable(LakeTable):
         tasks = self._tasks(version)
         if any(task.delete_files for task in tasks):
             return None
-        return {_path(t.file.file_path): int(t.file.record_count) for t in tasks}
+        return {
+            iceberg_catalog.local_path(t.file.file_path): int(t.file.record_count) for t in tasks
+        }
 
     def _scan_files(self, files: Sequence[str], columns: Sequence[str]) -> ScanSource:
         return ParquetScan(tuple(files), self.schema)
@@ -187,7 +165,9 @@ class IcebergTable(LakeTable):
             return DatasetScan(
                 self._table.scan(snapshot_id=self._snapshot_id).to_arrow(), self.schema
             )
-        return ParquetScan(tuple(_path(t.file.file_path) for t in tasks), self.schema)
+        return ParquetScan(
+            tuple(iceberg_catalog.local_path(t.file.file_path) for t in tasks), self.schema
+        )
 
     def file_count(self) -> int:
         """Data files of this snapshot."""
@@ -209,13 +189,16 @@ class IcebergTable(LakeTable):
     def _is_conflict(self, exc: Exception) -> bool:
         return _is_conflict(exc)
 
-    def stage(self, data: pa.Table) -> Any:
+    def stage(self, data: pa.Table) -> _Staged:
         """Write Parquet data files for the current schema."""
         table = self._table.refresh()
-        return list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io))
+        return _Staged(
+            list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io))
+        )
 
-    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
+    def commit(self, staged: Staged, metadata: Mapping[str, str]) -> int:
         """Fast-append the staged files in one snapshot whose summary carries ``metadata``."""
+        assert isinstance(staged, _Staged)  # only this format's stage makes them
         props = dict(metadata)
 
         def add(table: Table) -> None:
@@ -223,7 +206,7 @@ class IcebergTable(LakeTable):
                 table.transaction() as tx,
                 tx.update_snapshot(snapshot_properties=props).fast_append() as append,
             ):
-                for data_file in staged:
+                for data_file in staged.files:
                     append.append_data_file(data_file)
 
         version = self._commit(add, "append")
@@ -334,75 +317,35 @@ class IcebergFormat(TableFormat):
     """Apache Iceberg in a pyiceberg catalog (SQL, REST, Glue...)."""
 
     name = "iceberg"
-    capabilities = Capabilities()
+    capabilities = ALL_CAPABILITIES
+    storage_errors = StorageErrors(
+        # an SQL catalog's database cannot be opened or reached
+        classes=frozenset({("sqlalchemy", "OperationalError")})
+    )
     unreferenced_files_kept = None  # expiry deletes no file (see ``IcebergTable.expire``)
 
-    def _catalog_file(self) -> Path | None:
-        """The local SQLite catalog file of a local store without ``catalog=`` (else None)."""
-        if self.options.get(OPTION_CATALOG) is not None or not _local(self.root):
-            return None
-        return Path(_path(self.root)) / CATALOG_FILE
-
     def _no_catalog_yet(self) -> bool:
-        """A read-only store whose local catalog file does not exist (yet): it has no table.
-
-        Like a Delta or Lance store at a missing root, it reads as empty and creates
-        nothing; once a writer creates the file, the next read opens it.
-        """
-        db = self._catalog_file()
-        return bool(self.options.get(OPTION_READ_ONLY)) and db is not None and not db.exists()
+        return iceberg_catalog.no_catalog_yet(self.root, self.options)
 
     @functools.cached_property
     def catalog(self) -> Catalog:
-        """The pyiceberg catalog: ``catalog=`` properties, or a local SQLite file.
+        """The pyiceberg catalog (``formats.iceberg_catalog.open_catalog``).
 
         Raises:
+            StoreConfigError: An object-store root without ``catalog=``.
             ReadOnlyStoreError: The store is read-only and its local catalog file does not
                 exist (opening it would create it).
         """
-        properties = self.options.get(OPTION_CATALOG)
-        if properties is None:
-            db = self._catalog_file()
-            if db is None:
-                raise StoreConfigError(
-                    f"an Iceberg store at {self.root} needs catalog={{...}}: an object-store "
-                    "root has no safe default catalog (two machines with two SQLite files "
-                    "would silently diverge)"
-                )
-            if self._no_catalog_yet():
-                raise ReadOnlyStoreError(
-                    f"the read-only Iceberg store at {self.root} has no catalog ({db}) and "
-                    "creates none"
-                )
-            db.parent.mkdir(parents=True, exist_ok=True)
-            properties = {"type": "sql", "uri": f"sqlite:///{db}"}
-        properties = {"warehouse": _file_uri(self.root), **self._file_io(), **properties}
-        return retry_commit(
-            lambda: load_catalog("metaxy_lake", **properties),
-            _is_catalog_setup_race,
-            self.commit_timeout_s,
-            f"opening the Iceberg catalog of {self.root}",
+        return iceberg_catalog.open_catalog(
+            self.root, self.storage, self.options, self.commit_timeout_s
         )
-
-    def _file_io(self) -> dict[str, str]:
-        """Pyiceberg FileIO properties for an object-store root."""
-        if _local(self.root):
-            return {}
-        storage = self.storage
-        spelled = {
-            "s3.endpoint": storage.endpoint_url,
-            "s3.region": storage.region_or_default,
-            "s3.access-key-id": storage.access_key_id,
-            "s3.secret-access-key": storage.secret_access_key,
-            "s3.session-token": storage.session_token,
-            "s3.connect-timeout": str(float(CONNECT_TIMEOUT_S)),
-        }
-        return {k: v for k, v in spelled.items() if v}
 
     @property
     def namespace(self) -> str:
         """The catalog namespace of the store's tables."""
-        return str(self.options.get(OPTION_NAMESPACE, DEFAULT_NAMESPACE))
+        return str(
+            self.options.get(iceberg_catalog.OPTION_NAMESPACE, iceberg_catalog.DEFAULT_NAMESPACE)
+        )
 
     def _identifier(self, ref: TableRef) -> tuple[str, str]:
         return (self.namespace, ref.name)
@@ -447,6 +390,6 @@ class IcebergFormat(TableFormat):
         self.catalog.create_table(
             self._identifier(ref),
             schema=schema,
-            location=_file_uri(ref.uri),
+            location=iceberg_catalog.file_uri(ref.uri),
             properties=dict(properties),
         )

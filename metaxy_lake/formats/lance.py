@@ -9,32 +9,35 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import lance
 import pyarrow as pa
-from lance.fragment import write_fragments
+from lance.fragment import FragmentMetadata, write_fragments
 from lance.optimize import Compaction
 
 from metaxy_lake.errors import CommitStateUnknownError, TimeTravelError
 from metaxy_lake.failpoints import COMPACT_AFTER_REWRITE, failpoint
-from metaxy_lake.formats.base import (
+from metaxy_lake.formats.base import LakeTable, TableFormat
+from metaxy_lake.formats.capabilities import ALL_CAPABILITIES, Capability
+from metaxy_lake.formats.outcomes import StorageErrors, transport_failure
+from metaxy_lake.formats.retrying import retry_vanished
+from metaxy_lake.formats.values import (
     AsOf,
-    Capabilities,
     CommitRecord,
     DatasetScan,
-    LakeTable,
     ScanSource,
-    TableFormat,
+    Staged,
     TableRef,
     arrow_schema,
-    retry_vanished,
 )
-from metaxy_lake.formats.outcomes import transport_failure
 from metaxy_lake.schema import COMMIT_OPERATION, COMMIT_PREFIX, COMMIT_ROWS
 from metaxy_lake.storage import object_store_options
 
 _CONFLICT_MARKERS = ("Too many concurrent writers", "conflict", "Retryable commit")
+_STORAGE_MARKERS = ("lanceerror(io)", "generic s3 error")
+"""Lance raises ``ValueError("LanceError(IO): ...")`` for a failed request (measured)."""
 _VANISHED_MARKERS = (".manifest", ".txn")
 """A version's manifest or transaction file, named in a "not found" error."""
 
@@ -80,6 +83,11 @@ def _load(uri: str, options: dict[str, str] | None, **at: Any) -> Any:
 def _naive_utc(when: dt.datetime) -> dt.datetime:
     """Lance's ``asof`` and version timestamps are naive UTC."""
     return when.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class _Staged(Staged):
+    fragments: list[FragmentMetadata]
 
 
 class LanceTable(LakeTable):
@@ -150,18 +158,19 @@ class LanceTable(LakeTable):
     def _reload(self) -> None:
         self._dataset = _load(self.ref.uri, self._options)
 
-    def stage(self, data: pa.Table) -> Any:
+    def stage(self, data: pa.Table) -> _Staged:
         """Write fragments that no version references yet."""
-        return write_fragments(data, self.ref.uri, storage_options=self._options)
+        return _Staged(write_fragments(data, self.ref.uri, storage_options=self._options))
 
-    def commit(self, staged: Any, metadata: Mapping[str, str]) -> int:
+    def commit(self, staged: Staged, metadata: Mapping[str, str]) -> int:
         """Commit the staged fragments in one transaction carrying ``metadata``."""
+        assert isinstance(staged, _Staged)  # only this format's stage makes them
 
         def attempt() -> Any:
             self._reload()
             transaction = lance.Transaction(
                 read_version=self._dataset.version,
-                operation=lance.LanceOperation.Append(staged),
+                operation=lance.LanceOperation.Append(staged.fragments),
                 transaction_properties=dict(metadata),
             )
             return self._commit_transaction(transaction)
@@ -258,8 +267,8 @@ class LanceTable(LakeTable):
         the commits in between to Lance, which skips a commit whose transaction file expiry
         removed meanwhile: a hard delete committed in between was undone (its rows came
         back; measured with ``expire(older_than=0)`` racing, 1 run in ~9). The commit is a
-        rewrite without transaction properties, so ``metadata`` is not recorded
-        (``capabilities.compaction_metadata`` is False, as for pylance's own compaction).
+        rewrite without transaction properties, so ``metadata`` is not recorded (the
+        format lacks ``Capability.COMPACTION_METADATA``, as pylance's own compaction does).
         Lance still checks the commits that land after the latest version read here, in
         the milliseconds before the commit; a delete undone there would need an expiry to
         remove it within them.
@@ -325,7 +334,8 @@ class LanceFormat(TableFormat):
     """Lance: columnar datasets with versions, committed by conditional put."""
 
     name = "lance"
-    capabilities = Capabilities(compaction_metadata=False)
+    capabilities = ALL_CAPABILITIES - {Capability.COMPACTION_METADATA}
+    storage_errors = StorageErrors(markers=_STORAGE_MARKERS)
     unreferenced_files_kept = UNVERIFIED_AGE
 
     def _open(self, ref: TableRef, as_of: AsOf | None) -> LanceTable | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 _SENT_THEN_LOST = (
     "timed out",
@@ -29,18 +30,34 @@ _SENT_THEN_LOST = (
 )
 _NEVER_SENT = ("connection refused", "dns error", "name or service not known", "no route")
 
-_STORAGE_ERRORS = {
-    ("duckdb", "IOException"),  # a scan's read through a filesystem failed
-    ("duckdb", "HTTPException"),
-    ("botocore", "BotoCoreError"),
-    ("botocore", "ClientError"),
-    ("sqlalchemy", "OperationalError"),  # an SQL catalog's database cannot be opened/reached
-}
-"""(library, class) of errors that are storage failures; OSError (what delta-rs, pyarrow
-and fsspec raise for I/O, measured with an unreachable endpoint, wrong keys and a read-only
-identity) is one anywhere."""
-_STORAGE_MARKERS = ("lanceerror(io)", "generic s3 error")
-"""Lance raises ``ValueError("LanceError(IO): ...")`` for a failed request (measured)."""
+
+@dataclass(frozen=True)
+class StorageErrors:
+    """What a format's library raises, besides ``OSError``, when a storage request failed.
+
+    Each format declares its own (``TableFormat.storage_errors``); ``storage_failure``
+    adds what every store shares: ``OSError`` (what delta-rs, pyarrow and fsspec raise for
+    I/O, measured with an unreachable endpoint, wrong keys and a read-only identity) and
+    ``COMMON_STORAGE_ERRORS``.
+    """
+
+    classes: frozenset[tuple[str, str]] = frozenset()
+    """(library, class name) of the errors that are storage failures."""
+    markers: tuple[str, ...] = ()
+    """Texts (lower case) of errors that are storage failures, whatever their class."""
+
+
+COMMON_STORAGE_ERRORS = StorageErrors(
+    classes=frozenset(
+        {
+            ("duckdb", "IOException"),  # a scan's read through a filesystem failed
+            ("duckdb", "HTTPException"),
+            ("botocore", "BotoCoreError"),  # the catalog's files, through s3fs
+            ("botocore", "ClientError"),
+        }
+    ),
+)
+"""Storage failures of the parts every store uses: DuckDB's scans and s3fs."""
 _GONE_MARKERS = ("no files found", "not found", "no such file", "does not exist")
 _DATA_FILE = re.compile(r"""[^\s"',]+\.(?:parquet|lance|avro)\b""")
 """A data file's path: Parquet (Delta, Iceberg), Lance data files, Iceberg manifests."""
@@ -95,14 +112,25 @@ def damaged_metadata(exc: BaseException) -> bool:
     return False
 
 
-def storage_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is the object store or disk refusing or failing a request."""
+def storage_failure(exc: BaseException, declared: StorageErrors) -> bool:
+    """Whether ``exc`` is the object store or disk refusing or failing a request.
+
+    ``exc`` is one when it, or an error it was raised from, is an ``OSError`` or an error
+    that ``declared`` (the format's) or ``COMMON_STORAGE_ERRORS`` names. The walk stops at
+    a built-in error of another kind (``AssertionError``, ``KeyError``, ``TypeError``...):
+    that is a bug, also when raised while handling a storage failure, and must propagate
+    as itself.
+    """
+    classes = declared.classes | COMMON_STORAGE_ERRORS.classes
+    markers = declared.markers + COMMON_STORAGE_ERRORS.markers
     for error in _chain(exc):
         if isinstance(error, OSError):
             return True
         for kind in type(error).__mro__:
-            if (kind.__module__.split(".")[0].lstrip("_"), kind.__name__) in _STORAGE_ERRORS:
+            if (kind.__module__.split(".")[0].lstrip("_"), kind.__name__) in classes:
                 return True
-        if any(m in str(error).lower() for m in _STORAGE_MARKERS):
+        if any(m in str(error).lower() for m in markers):
             return True
+        if type(error).__module__ == "builtins":  # no library's wrapper: a bug
+            return False
     return False

@@ -166,9 +166,11 @@ class StoreContext:
 
         A data file the table's log names but that is gone becomes
         ``DamagedMetadataError`` (a damaged metadata file is refused when the table is
-        opened: ``TableFormat.open``); a storage failure
-        (``formats.outcomes.storage_failure``), ``StorageAccessError``; anything else
-        propagates as itself (calling it a network problem would mislead its reader).
+        opened: ``TableFormat.open``); a storage failure (``OSError``, or an error the
+        format declares in ``storage_errors``: ``formats.outcomes.storage_failure``),
+        ``StorageAccessError``; anything else, a bug raised while handling a storage
+        failure included, propagates as itself (calling it a network problem would
+        mislead its reader).
         """
         try:
             yield
@@ -183,7 +185,7 @@ class StoreContext:
                     "maintenance race); check the store with `mxl doctor`",
                     gone,
                 ) from exc
-            if not storage_failure(exc):
+            if not storage_failure(exc, self.format.storage_errors):
                 raise
             raise StorageAccessError(
                 f"{self.label}: {operation} failed ({self.storage.describe()}): "

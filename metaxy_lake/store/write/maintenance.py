@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from metaxy_lake.catalog.checkpoints import newest_per_target, remove_checkpoints, superseded
 from metaxy_lake.errors import ExpiryRefusedError
-from metaxy_lake.formats import LakeTable
+from metaxy_lake.formats import Capability, LakeTable
 from metaxy_lake.graph import FeatureKey, FeatureRef
 from metaxy_lake.ids import new_write_id
 from metaxy_lake.store.tables.commit import CommitRequest, WriteResult, commit
@@ -25,12 +25,12 @@ def compact(ctx: StoreContext, feature: FeatureRef) -> WriteResult:
     """Rewrite a feature's small data files into large ones (see ``LakeStore.compact``)."""
     ctx.check_writable("compact")
     definition, graph = ctx.resolve(feature)
-    ctx.format.require("compaction", f"compacting {definition.key}")
+    ctx.format.require(Capability.COMPACTION, f"compacting {definition.key}")
     stamp = stamp_for(graph, definition, new_write_id())
     table = ctx.open(definition, ctx.settings(graph))
     if table is None:
         return WriteResult(stamp.write_id, None, 0)
-    traceable = ctx.format.capabilities.compaction_metadata
+    traceable = Capability.COMPACTION_METADATA in ctx.format.capabilities
     request = CommitRequest(commit_info(stamp, "compact", 0), _compact, traceable=traceable)
     return commit(table, request)
 
@@ -47,7 +47,7 @@ def expire(
     older_than = ctx.retention if older_than is None else older_than
     ctx.check_writable("expire")
     definition, graph = ctx.resolve(feature)
-    ctx.format.require("expiry", f"expiring versions of {definition.key}")
+    ctx.format.require(Capability.EXPIRY, f"expiring versions of {definition.key}")
     table = ctx.open(definition, ctx.settings(graph))
     if table is None:
         return 0

@@ -20,7 +20,7 @@ from metaxy_lake.engine.sql import idents
 from metaxy_lake.engine.stamping import Stamp, stamp_rows, tombstones
 from metaxy_lake.errors import MetaxyLakeError
 from metaxy_lake.failpoints import WRITE_AFTER_COMMIT, WRITE_BEFORE_DATA_FILES, failpoint
-from metaxy_lake.formats import VANISHED_TRIES, LakeTable
+from metaxy_lake.formats import VANISHED_TRIES, Capability, LakeTable
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.schema import table_schema
@@ -195,7 +195,7 @@ def write(
     if table is None:
         table = _create(ctx, definition, settings, schema)
     elif new_columns:
-        ctx.format.require("schema_evolution", f"adding columns to {definition.key}")
+        ctx.format.require(Capability.SCHEMA_EVOLUTION, f"adding columns to {definition.key}")
         table.add_columns(new_columns)
     rows = rows.select(table.schema.names)  # the table's own column order
     ensure_recorded(ctx, graph)
@@ -215,7 +215,7 @@ def delete(ctx: StoreContext, feature: FeatureRef, filters: Filters, soft: bool)
     ctx.check_writable("delete" if soft else "hard delete")
     definition, graph = ctx.resolve(feature)
     if not soft:
-        ctx.format.require("hard_delete", f"a hard delete from {definition.key}")
+        ctx.format.require(Capability.HARD_DELETE, f"a hard delete from {definition.key}")
     settings = ctx.settings(graph)
     write_id = new_write_id()
     found = _DeleteRead(ctx, definition, graph, settings, filters, soft, write_id).matched_again()
