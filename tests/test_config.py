@@ -12,7 +12,8 @@ import pytest
 from helpers import root_rows
 
 import metaxy_lake as mxl
-from metaxy_lake.config import config_json, import_features, load_config, open_store
+from metaxy_lake import open_store
+from metaxy_lake.config import config_json, import_features, load_config
 
 VALID = """
 project = "video"
