@@ -32,8 +32,6 @@ from metaxy_lake.storage import StorageConfig
 
 DEFAULT_FORMAT: Final = "delta"
 DEFAULT_HASH_ALGORITHM = "md5"
-DEFAULT_NAMESPACE = "metaxy"
-"""The Iceberg namespace of a store given a catalog but no namespace."""
 DEFAULT_RETENTION_TEXT = "7d"
 DEFAULT_RETENTION = files.parse_duration(DEFAULT_RETENTION_TEXT)
 """How much history ``expire`` keeps unless the store or the call says otherwise."""
@@ -115,7 +113,8 @@ class StoreSpec:
             raise StoreConfigError(
                 f"catalog= and namespace= apply to format='iceberg', not {self.format!r}"
             )
-        options["namespace"] = self.namespace or DEFAULT_NAMESPACE
+        if self.namespace is not None:  # else the format's default (``metaxy``)
+            options["namespace"] = self.namespace
         if catalog is not None:
             options["catalog"] = catalog
         return options

@@ -50,7 +50,7 @@ from metaxy_lake.storage import CONNECT_TIMEOUT_S
 
 OPTION_CATALOG = "catalog"
 OPTION_NAMESPACE = "namespace"
-OPTION_READ_ONLY = "read_only"  # set by the store (``store.options.format_options``)
+OPTION_READ_ONLY = "read_only"  # set by the store (``StoreSpec.format_options``)
 DEFAULT_NAMESPACE = "metaxy"
 CATALOG_FILE = "_catalog/iceberg.db"
 _ADDED = "added-records"
