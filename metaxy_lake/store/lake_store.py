@@ -82,7 +82,8 @@ class LakeStore(Audits):
             may be ``${VAR}`` references, as in ``storage_options``.
         namespace: For ``format="iceberg"``: the catalog namespace (``metaxy``).
         commit_timeout_s: How long a commit keeps retrying conflicts with other writers
-            before it raises ``CommitConflictError`` (nothing committed).
+            before it raises ``CommitConflictError`` (nothing committed); None: the
+            format's default (``formats.DEFAULT_COMMIT_TIMEOUT_S``, 120 s).
         engine: The DuckDB session to scan in; stores share the process's by default, so
             relations of several stores can meet in one query.
         project: The project whose graph snapshots the store records and reads.
@@ -133,24 +134,22 @@ class LakeStore(Audits):
             retention_s=retention.total_seconds(),
         )
         """The store's configuration as plain data: ``LakeStore.from_spec`` opens it anywhere."""
-        self.root = self.spec.root
+        spec = self.spec
+        self.root = spec.root
         # ${VAR} references expand here, from this process's environment; the spec keeps them
-        self.storage = self.spec.storage()
-        options = self.spec.format_options()
-        timeout = self.spec.commit_timeout_s
-        self.format: TableFormat = load_format(
-            format,
-            self.root,
-            self.storage,
-            options,
-            DEFAULT_COMMIT_TIMEOUT_S if timeout is None else timeout,
+        self.storage = spec.storage()
+        timeout = (
+            DEFAULT_COMMIT_TIMEOUT_S if spec.commit_timeout_s is None else spec.commit_timeout_s
         )
-        self.hash_algorithm = check_algorithm(hash_algorithm)
-        self.read_only = read_only
+        self.format: TableFormat = load_format(
+            spec.format, self.root, self.storage, spec.format_options(), timeout
+        )
+        self.hash_algorithm = check_algorithm(spec.hash_algorithm)
+        self.read_only = spec.read_only
         self.engine = engine or EngineSession.shared()
         self.engine.use_algorithm(self.hash_algorithm)
-        self.name = name or self.root
-        ctx = StoreContext.of(self.spec, self.format, self.storage, self.engine, repr(self))
+        self.name = spec.name or self.root
+        ctx = StoreContext.of(spec, self.format, self.storage, self.engine, repr(self))
         self._ctx = replace(ctx, fallback=fallback_links(ctx, [_entry(f) for f in fallback]))
 
     @classmethod
