@@ -207,3 +207,25 @@ def test_open_store_without_a_file_says_how_to_make_one(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(mxl.ConfigError, match="mxl init"):
         mxl.open_store()
+
+
+def test_a_named_store_is_one_spec_with_the_defaults_of_lake_store(tmp_path: Path) -> None:
+    """The file, the keyword arguments and the opened store agree on every setting."""
+    config = load_config(
+        write(
+            tmp_path,
+            '[stores.base]\nroot = "base/"\n'
+            '[stores.dev]\nroot = "./dev"\n'
+            'fallback = [{ store = "base", as_of = "2026-11-30T01:00+01:00" }]\n',
+        )
+    )
+    assert config is not None
+    spec = config.spec("dev")
+    assert spec.fallback == ((config.spec("base"), "2026-11-30T00:00:00+00:00"),)
+    assert open_store("dev", config=config).spec == spec  # opened as the file says
+    assert mxl.LakeStore.from_spec(spec).spec == spec
+    written = mxl.LakeStore(tmp_path / "base", name="base").spec
+    assert config.spec("base") == written  # the same defaults, written either way
+    assert (written.format, written.hash_algorithm, written.project) == ("delta", "md5", "default")
+    assert (written.retention_s, written.commit_timeout_s) == (7 * 86400, None)
+    assert open_store("dev", config=config).format.commit_timeout_s == 120.0

@@ -353,9 +353,11 @@ def _check_fallbacks(config: ProjectConfig) -> None:
 
 
 def _aware_time(text: str) -> bool:
+    """Whether ``text`` is an ISO 8601 time with a time zone, within the years 1 to 9999 in UTC."""
     try:
-        return dt.datetime.fromisoformat(text).tzinfo is not None
-    except ValueError:
+        when = dt.datetime.fromisoformat(text)
+        return when.tzinfo is not None and when.astimezone(dt.UTC) is not None
+    except (ValueError, OverflowError):
         return False
 
 
