@@ -229,3 +229,14 @@ def test_a_named_store_is_one_spec_with_the_defaults_of_lake_store(tmp_path: Pat
     assert (written.format, written.hash_algorithm, written.project) == ("delta", "md5", "default")
     assert (written.retention_s, written.commit_timeout_s) == (7 * 86400, None)
     assert open_store("dev", config=config).format.commit_timeout_s == 120.0
+
+
+def test_a_named_store_that_cannot_open_is_refused_where_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As opening it did: a Ray driver learns of it before any task opens the spec."""
+    write(tmp_path, '[stores.lake]\nroot = "lake"\nnamespace = "n"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(mxl.StoreConfigError, match="apply to format='iceberg', not 'delta'"):
+        mxl.StoreSpec.of("lake")
+    assert not (tmp_path / "lake").exists()

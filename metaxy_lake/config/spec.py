@@ -205,7 +205,20 @@ def _named(name: str) -> StoreSpec | None:
             f"{found.path}: unknown store {name!r} (stores: {known}); for a directory of "
             f"that name, write ./{name}"
         )
-    return found.spec(name)
+    spec = found.spec(name)
+    _check_settings(spec)
+    return spec
+
+
+def _check_settings(spec: StoreSpec) -> None:
+    """Refuse here, not in the process that opens it, what opening the chain would refuse.
+
+    (Storage options and Iceberg settings; the file's variables are all set once loaded.)
+    """
+    spec.storage()
+    spec.format_options()
+    for entry, _ in spec.fallback:
+        _check_settings(entry)
 
 
 def _from_mapping(config: Mapping[str, Any]) -> StoreSpec:
