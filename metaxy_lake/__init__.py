@@ -6,7 +6,7 @@ Example:
 """
 
 from metaxy_lake.catalog import Commit
-from metaxy_lake.config import ProjectConfig, default_hash_length, load_config, open_store
+from metaxy_lake.config import ProjectConfig, StoreSpec, default_hash_length, load_config
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import (
     AmbiguousProvenanceError,
@@ -67,7 +67,7 @@ from metaxy_lake.graph import (
 )
 from metaxy_lake.ids import use_clock
 from metaxy_lake.increment import Increment
-from metaxy_lake.store import LakeStore, StoreSpec, WriteResult
+from metaxy_lake.store import LakeStore, WriteResult, open_store
 from metaxy_lake.types import AsOfLike, FeatureRef, FilterExpr, Filters, FiltersByFeature, FrameLike
 
 set_default_hash_length(default_hash_length)  # the default graph reads metaxy_lake.toml

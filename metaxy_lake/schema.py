@@ -27,6 +27,10 @@ COMMIT_WRITER = "metaxy.writer"
 COMMIT_CREATED_AT = "metaxy.created_at"
 """The ``metaxy_created_at`` a commit stamped (ISO 8601 UTC, microseconds): the next
 writers stamp after it (docs/on-disk-format.md, section 5)."""
+
+DEFAULT_PROJECT = "default"
+"""The project of a store's graph snapshots unless the store or the configuration names one."""
+
 COMMIT_PREFIX = "metaxy."
 APPEND_OPERATIONS = frozenset({"write", "delete", "expire"})
 """The commits that only add rows: writes and soft deletes (hard deletes rewrite), and the

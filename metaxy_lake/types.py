@@ -14,7 +14,7 @@ from typing import TypeAlias
 import narwhals as nw
 from narwhals.typing import IntoFrame
 
-from metaxy_lake.graph.spec import FeatureRef
+from metaxy_lake.graph.keys import FeatureRef
 
 FrameLike: TypeAlias = IntoFrame
 """Any frame narwhals accepts: polars, pandas, pyarrow, DuckDB (eager or lazy)."""

@@ -14,7 +14,8 @@ import pytest
 from helpers import root_rows
 
 import metaxy_lake as mxl
-from metaxy_lake.config import config_json, import_features, load_config, open_store
+from metaxy_lake import open_store
+from metaxy_lake.config import config_json, import_features, load_config
 
 VALID = """
 project = "video"
@@ -208,3 +209,36 @@ def test_open_store_without_a_file_says_how_to_make_one(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(mxl.ConfigError, match="mxl init"):
         mxl.open_store()
+
+
+def test_a_named_store_is_one_spec_with_the_defaults_of_lake_store(tmp_path: Path) -> None:
+    """The file, the keyword arguments and the opened store agree on every setting."""
+    config = load_config(
+        write(
+            tmp_path,
+            '[stores.base]\nroot = "base/"\n'
+            '[stores.dev]\nroot = "./dev"\n'
+            'fallback = [{ store = "base", as_of = "2026-11-30T01:00+01:00" }]\n',
+        )
+    )
+    assert config is not None
+    spec = config.spec("dev")
+    assert spec.fallback == ((config.spec("base"), "2026-11-30T00:00:00+00:00"),)
+    assert open_store("dev", config=config).spec == spec  # opened as the file says
+    assert mxl.LakeStore.from_spec(spec).spec == spec
+    written = mxl.LakeStore(tmp_path / "base", name="base").spec
+    assert config.spec("base") == written  # the same defaults, written either way
+    assert (written.format, written.hash_algorithm, written.project) == ("delta", "md5", "default")
+    assert (written.retention_s, written.commit_timeout_s) == (7 * 86400, None)
+    assert open_store("dev", config=config).format.commit_timeout_s == 120.0
+
+
+def test_a_named_store_that_cannot_open_is_refused_where_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As opening it did: a Ray driver learns of it before any task opens the spec."""
+    write(tmp_path, '[stores.lake]\nroot = "lake"\nnamespace = "n"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(mxl.StoreConfigError, match="apply to format='iceberg', not 'delta'"):
+        mxl.StoreSpec.of("lake")
+    assert not (tmp_path / "lake").exists()

@@ -14,7 +14,8 @@ import pytest
 from helpers import ids, increment_ids, root_rows, table_state
 
 import metaxy_lake as mxl
-from metaxy_lake.config import open_store, parse_config
+from metaxy_lake import open_store
+from metaxy_lake.config import parse_config
 from metaxy_lake.demo.scenario import build_features, compute, videos
 
 

@@ -208,7 +208,7 @@ def test_shard_tasks_on_s3_land_exactly_once_on_every_format(
     references = {"access_key_id": f"${{{KEY_VAR}}}", "secret_access_key": f"${{{SECRET_VAR}}}"}
     options = {**store_kwargs["storage_options"], **references}
     config = {**store_kwargs, "storage_options": options}  # root, format (Iceberg's catalog)
-    store = mxl.StoreSpec.of(config).open()
+    store = mxl.LakeStore.from_spec(mxl.StoreSpec.of(config))
     _clips(store, 5_000)
     assert sum(run_increment(config, Embedding, embed, shards=3, rows_per_write=1)) == 5_000
     rows = _stored(store)

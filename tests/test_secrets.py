@@ -24,7 +24,8 @@ import pytest
 from helpers import root_rows
 
 import metaxy_lake as mxl
-from metaxy_lake.config import StoreSettings, config_json, load_config, open_store
+from metaxy_lake import open_store
+from metaxy_lake.config import StoreSettings, config_json, load_config
 from metaxy_lake.storage import StorageConfig
 
 SECRET_VAR = "MXL_TEST_SECRET"
@@ -52,11 +53,11 @@ from secret_features import Clip, Crop
 spec = pickle.loads(open(sys.argv[1], "rb").read())
 secret = os.environ.pop(sys.argv[2])
 try:  # without the variable, this process has no secret to open the store with
-    spec.open()
+    mxl.LakeStore.from_spec(spec)
 except mxl.StoreConfigError as exc:
     print("refused:", exc)
 os.environ[sys.argv[2]] = secret
-store = spec.open()
+store = mxl.LakeStore.from_spec(spec)
 store.write(Clip, pl.DataFrame({
     "sample_uid": ["w1"], "path": ["/w1.mp4"], "metaxy_provenance_by_field": [{"frames": "w1"}],
 }))

@@ -29,7 +29,7 @@ def test_a_store_spec_pickles_and_opens_the_same_store_with_its_chain(tmp_path: 
     )
     spec = pickle.loads(pickle.dumps(dev.spec))
     assert spec == dev.spec
-    opened = spec.open()
+    opened = mxl.LakeStore.from_spec(spec)
     assert (opened.root, opened.format.name, opened.hash_algorithm) == (
         dev.root,
         "delta",
@@ -106,15 +106,18 @@ def test_a_spec_carries_references_which_each_opening_expands(
     shipped = pickle.dumps(store.spec)
     assert b"first-secret" not in shipped and "first-secret" not in repr(store.spec)
     monkeypatch.setenv("MXL_SPEC_SECRET", "the-workers-secret")  # another process's environment
-    assert pickle.loads(shipped).open().storage.secret_access_key == "the-workers-secret"
+    assert (
+        mxl.LakeStore.from_spec(pickle.loads(shipped)).storage.secret_access_key
+        == "the-workers-secret"
+    )
     monkeypatch.delenv("MXL_SPEC_SECRET")
     with pytest.raises(mxl.StoreConfigError, match=r"secret_access_key uses \$\{MXL_SPEC_SECRET\}"):
-        pickle.loads(shipped).open()
+        mxl.LakeStore.from_spec(pickle.loads(shipped))
 
 
 def test_a_spec_with_a_literal_credential_opens_here_and_never_pickles(tmp_path: Path) -> None:
     store = mxl.LakeStore(tmp_path, storage_options={"secret_access_key": "literal-secret"})
-    assert store.spec.open().storage.secret_access_key == "literal-secret"
+    assert mxl.LakeStore.from_spec(store.spec).storage.secret_access_key == "literal-secret"
     assert "literal-secret" not in repr(store.spec)
     with pytest.raises(mxl.SecretExposureError, match='pass it as "\\$\\{VAR\\}"'):
         pickle.dumps(store.spec)

@@ -29,7 +29,6 @@ SNAPSHOTS_TABLE = "_snapshots"
 """The table's name (Iceberg: ``<namespace>._snapshots``; no feature key starts with ``_``)."""
 SNAPSHOTS_DIR = "_catalog/snapshots"
 PROP_TABLE = "metaxy.table"
-DEFAULT_PROJECT = "default"
 
 SNAPSHOT_SCHEMA = pa.schema(
     [

@@ -16,10 +16,10 @@ import typer
 from typer._click.exceptions import UsageError
 
 from metaxy_lake import config
-from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT
 from metaxy_lake.cli.output import Output, make_output
 from metaxy_lake.graph import FeatureDefinition, FeatureGraph, set_default_hash_length
-from metaxy_lake.store import LakeStore
+from metaxy_lake.schema import DEFAULT_PROJECT
+from metaxy_lake.store import LakeStore, open_store
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Cli:
             )
         if self.options.table_format is not None:
             raise UsageError("--table-format applies to an ad-hoc --root store only")
-        return config.open_store(self.options.store, config=self.config)
+        return open_store(self.options.store, config=self.config)
 
     def show(self, key: str, data: Any, drawn: Any) -> None:
         """Hand a rendering to the output (JSON text for ``--format json`` on a terminal)."""

@@ -14,7 +14,7 @@ from metaxy_lake.storage import CONNECT_TIMEOUT_S, StorageConfig
 
 OPTION_CATALOG = "catalog"
 OPTION_NAMESPACE = "namespace"
-OPTION_READ_ONLY = "read_only"  # set by the store (``store.options.format_options``)
+OPTION_READ_ONLY = "read_only"  # set by the store (``StoreSpec.format_options``)
 DEFAULT_NAMESPACE = "metaxy"
 CATALOG_FILE = "_catalog/iceberg.db"
 
@@ -71,7 +71,7 @@ def open_catalog(
         ReadOnlyStoreError: The store is read-only and its local catalog file does not
             exist (opening it would create it).
     """
-    # the store passes the ``catalog=`` mapping as given (``store.options.format_options``)
+    # the store passes the ``catalog=`` mapping as given (``StoreSpec.format_options``)
     properties = cast("Mapping[str, str] | None", options.get(OPTION_CATALOG))
     if properties is None:
         db = _catalog_file(root, options)

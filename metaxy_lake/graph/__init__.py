@@ -8,16 +8,21 @@ from metaxy_lake.graph.definition import FeatureDefinition, ResolvedDep, Resolve
 from metaxy_lake.graph.feature import Feature
 from metaxy_lake.graph.feature_graph import FeatureGraph, set_default_hash_length
 from metaxy_lake.graph.fields_mapping import FieldsMapping
-from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.graph.keys import (
+    FeatureKey,
+    FeatureRef,
+    FieldKey,
+    feature_key_of,
+    feature_name,
+    fq_field_key,
+)
 from metaxy_lake.graph.relationship import LineageRelationship
 from metaxy_lake.graph.spec import (
     DEFAULT_CODE_VERSION,
     FeatureDep,
-    FeatureRef,
     FeatureSpec,
     FieldDep,
     FieldSpec,
-    feature_key_of,
 )
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "ResolvedDep",
     "ResolvedField",
     "feature_key_of",
+    "feature_name",
     "fq_field_key",
     "set_default_hash_length",
 ]

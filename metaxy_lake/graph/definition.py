@@ -19,9 +19,9 @@ from metaxy_lake.errors import (
 from metaxy_lake.filters import parse_filter_columns
 from metaxy_lake.graph.columns import arrow_type
 from metaxy_lake.graph.fields_mapping import FieldsMapping
-from metaxy_lake.graph.keys import FeatureKey, FieldKey, fq_field_key
+from metaxy_lake.graph.keys import FeatureKey, FieldKey, feature_key_of, fq_field_key
 from metaxy_lake.graph.relationship import Kind, LineageRelationship
-from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec, feature_key_of
+from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec
 from metaxy_lake.schema import SYSTEM_PREFIX, canonical_id_type, is_id_type
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from metaxy_lake.errors import DuplicateFeatureError, UnknownFeatureError
 from metaxy_lake.graph import versioning
 from metaxy_lake.graph.definition import FeatureDefinition, resolve_definition
-from metaxy_lake.graph.keys import FeatureKey, FieldKey
-from metaxy_lake.graph.spec import FeatureRef, FeatureSpec, feature_key_of
+from metaxy_lake.graph.keys import FeatureKey, FeatureRef, FieldKey, feature_key_of
+from metaxy_lake.graph.spec import FeatureSpec
 from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH, check_hash_length
 
 _current: contextvars.ContextVar[FeatureGraph | None] = contextvars.ContextVar(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Protocol, TypeAlias
 
-from metaxy_lake.errors import InvalidKeyError
+from metaxy_lake.errors import FeatureDefinitionError, InvalidKeyError, MetaxyLakeError
 
 _PART = re.compile(r"[A-Za-z0-9_]+")
 
@@ -86,3 +87,43 @@ class FieldKey:
 def fq_field_key(feature: FeatureKey, field: FieldKey) -> str:
     """Return the fully qualified field key ``"<feature key>.<field key>"``."""
     return f"{feature}.{field}"
+
+
+class KeyedFeature(Protocol):
+    """What a feature class is to a reference: a class carrying its key.
+
+    ``Feature`` subclasses are; naming the protocol here, not ``Feature``, keeps the
+    keys below the feature class (no import cycle through ``graph/feature.py``).
+    """
+
+    __metaxy_key__: ClassVar[FeatureKey]
+
+
+FeatureRef: TypeAlias = type[KeyedFeature] | FeatureKey | str | Sequence[str]
+"""A feature class, a ``FeatureKey``, or a key as text (``"a/b"``) or parts."""
+
+
+def feature_key_of(ref: FeatureRef) -> FeatureKey:
+    """Return the key a feature reference names.
+
+    Args:
+        ref: A feature class, a ``FeatureKey``, or a key as text or parts.
+
+    Raises:
+        InvalidKeyError: The reference is not a valid key.
+        FeatureDefinitionError: The reference is neither a feature class nor a key.
+    """
+    key = getattr(ref, "__metaxy_key__", None)
+    if isinstance(key, FeatureKey):
+        return key
+    if isinstance(ref, FeatureKey | str | list | tuple):
+        return FeatureKey(ref)
+    raise FeatureDefinitionError(f"{ref!r} is not a feature class or a feature key")
+
+
+def feature_name(ref: FeatureRef) -> str:
+    """A feature reference as messages name it: its key, else the reference as given."""
+    try:
+        return str(feature_key_of(ref))
+    except MetaxyLakeError:
+        return str(ref)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
 
 from metaxy_lake.errors import FeatureDefinitionError
 from metaxy_lake.graph.fields_mapping import FieldsMapping
-from metaxy_lake.graph.keys import FeatureKey, FieldKey
+from metaxy_lake.graph.keys import FeatureKey, FeatureRef, FieldKey
 from metaxy_lake.graph.relationship import LineageRelationship
 
 DEFAULT_CODE_VERSION = "__metaxy_initial__"
@@ -21,29 +20,6 @@ DEFAULT_FIELD = "default"
 """The single field of a feature that declares none."""
 
 DEFAULT_ID_COLUMNS: tuple[str, ...] = ("sample_uid",)
-
-if TYPE_CHECKING:
-    from metaxy_lake.graph.feature import Feature
-
-FeatureRef: TypeAlias = "type[Feature] | FeatureKey | str | Sequence[str]"
-"""A feature class, a ``FeatureKey``, or a key as text (``"a/b"``) or parts."""
-
-
-def feature_key_of(ref: FeatureRef) -> FeatureKey:
-    """Return the key a feature reference names.
-
-    Args:
-        ref: A feature class, a ``FeatureKey``, or a key as text or parts.
-
-    Raises:
-        InvalidKeyError: The reference is not a valid key.
-    """
-    key = getattr(ref, "__metaxy_key__", None)
-    if isinstance(key, FeatureKey):
-        return key
-    if isinstance(ref, FeatureKey | str | list | tuple):
-        return FeatureKey(ref)
-    raise FeatureDefinitionError(f"{ref!r} is not a feature class or a feature key")
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from ray.data import DataContext, Dataset
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
+from metaxy_lake.config import StoreSpec
 from metaxy_lake.engine.relations import check_shard
 from metaxy_lake.increment import TODO_KINDS, check_kinds
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
-from metaxy_lake.store.spec import StoreSpec
+from metaxy_lake.store import LakeStore
 from metaxy_lake.types import Filters, FiltersByFeature
 
 BLOCK_ROWS = 100_000
@@ -56,7 +57,7 @@ class ShardRead:
 
     def blocks(self) -> Iterator[pa.Table]:
         """Resolve the shard and yield its samples to compute, tagged with ``metaxy_batch``."""
-        store = self.store.open()
+        store = LakeStore.from_spec(self.store)
         filters: FiltersByFeature = {key: exprs for key, exprs in self.filters.items()}
         increment = store.resolve_update(
             self.feature.resolve(),

@@ -20,10 +20,11 @@ import pyarrow.compute as pc
 from ray.data.block import Block
 from ray.data.datasource import Datasink, WriteResult
 
+from metaxy_lake.config import StoreSpec
 from metaxy_lake.errors import MissingColumnError, ReadOnlyStoreError
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
-from metaxy_lake.store.spec import StoreSpec
+from metaxy_lake.store import LakeStore
 from metaxy_lake.store.write import frames
 
 WRITE_ID_PREFIX = "ray-"
@@ -126,7 +127,7 @@ class LakeDatasink(Datasink[dict[str, Any]]):
         table = to_arrow(blocks)
         if table.num_rows == 0:
             return {"write_id": None, "rows": {}}
-        store = self._store.open()
+        store = LakeStore.from_spec(self._store)
         key = self._feature.resolve()
         ids = store.context().resolve(key)[0].id_columns
         result = store.write(key, table, write_id=write_id(table, ids))

@@ -17,30 +17,33 @@ import duckdb
 import narwhals as nw
 
 from metaxy_lake.catalog import Commit
-from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT, PushResult, SnapshotRecord
-from metaxy_lake.credentials import expand, redact_uri
+from metaxy_lake.catalog.snapshots import PushResult, SnapshotRecord
+from metaxy_lake.config.spec import (
+    DEFAULT_FORMAT,
+    DEFAULT_HASH_ALGORITHM,
+    DEFAULT_RETENTION,
+    StoreSpec,
+    normalize_root,
+)
+from metaxy_lake.credentials import redact_uri
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import StoreConfigError
 from metaxy_lake.formats import DEFAULT_COMMIT_TIMEOUT_S, TableFormat, TableRef, load_format
-from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef
+from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef, feature_name
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
-from metaxy_lake.storage import StorageConfig
+from metaxy_lake.schema import DEFAULT_PROJECT
 from metaxy_lake.store import doctor, snapshots
 from metaxy_lake.store.audit.audits import Audits
 from metaxy_lake.store.doctor import Damage
-from metaxy_lake.store.options import feature_name, format_options, normalize_root
 from metaxy_lake.store.resolve import resolving
-from metaxy_lake.store.spec import StoreSpec
 from metaxy_lake.store.tables import reading
 from metaxy_lake.store.tables.chain import fallback_links
 from metaxy_lake.store.tables.commit import WriteResult
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.store.write import maintenance, writing
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
-
-DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION
 
 AUTO: Any = "<auto>"
 """``push_graph``'s default ``git_commit``: detect it from the working directory."""
@@ -79,7 +82,8 @@ class LakeStore(Audits):
             may be ``${VAR}`` references, as in ``storage_options``.
         namespace: For ``format="iceberg"``: the catalog namespace (``metaxy``).
         commit_timeout_s: How long a commit keeps retrying conflicts with other writers
-            before it raises ``CommitConflictError`` (nothing committed).
+            before it raises ``CommitConflictError`` (nothing committed); None: the
+            format's default (``formats.DEFAULT_COMMIT_TIMEOUT_S``, 120 s).
         engine: The DuckDB session to scan in; stores share the process's by default, so
             relations of several stores can meet in one query.
         project: The project whose graph snapshots the store records and reads.
@@ -102,60 +106,81 @@ class LakeStore(Audits):
         self,
         root: str | Path,
         *,
-        format: str = "delta",
-        hash_algorithm: str = "md5",
+        format: str = DEFAULT_FORMAT,
+        hash_algorithm: str = DEFAULT_HASH_ALGORITHM,
         storage_options: Mapping[str, str] | None = None,
         read_only: bool = False,
         catalog: Mapping[str, Any] | None = None,
         namespace: str | None = None,
-        commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
+        commit_timeout_s: float | None = None,
         engine: EngineSession | None = None,
         project: str = DEFAULT_PROJECT,
         fallback: Sequence[LakeStore | PinnedStore] = (),
         name: str | None = None,
         retention: dt.timedelta = DEFAULT_RETENTION,
     ) -> None:
-        self.root = normalize_root(root)
-        # ${VAR} references expand here, from this process's environment; the spec keeps them
-        self.storage = StorageConfig.resolve(storage_options)
-        expanded = None if catalog is None else expand(catalog, "catalog")
-        options = format_options(format, expanded, namespace, read_only)
-        self.format: TableFormat = load_format(
-            format, self.root, self.storage, options, commit_timeout_s
+        self.spec = StoreSpec(
+            normalize_root(root),
+            format=format,
+            hash_algorithm=hash_algorithm,
+            storage_options=dict(storage_options or {}),
+            read_only=read_only,
+            catalog=None if catalog is None else dict(catalog),
+            namespace=namespace,
+            commit_timeout_s=commit_timeout_s,
+            project=project,
+            fallback=tuple(_spec_entry(f) for f in fallback),
+            name=name,
+            retention_s=retention.total_seconds(),
         )
-        self.hash_algorithm = check_algorithm(hash_algorithm)
-        self.read_only = read_only
+        """The store's configuration as plain data: ``LakeStore.from_spec`` opens it anywhere."""
+        spec = self.spec
+        self.root = spec.root
+        # ${VAR} references expand here, from this process's environment; the spec keeps them
+        self.storage = spec.storage()
+        timeout = (
+            DEFAULT_COMMIT_TIMEOUT_S if spec.commit_timeout_s is None else spec.commit_timeout_s
+        )
+        self.format: TableFormat = load_format(
+            spec.format, self.root, self.storage, spec.format_options(), timeout
+        )
+        self.hash_algorithm = check_algorithm(spec.hash_algorithm)
+        self.read_only = spec.read_only
         self.engine = engine or EngineSession.shared()
         self.engine.use_algorithm(self.hash_algorithm)
-        self.name = name or self.root
-        ctx = StoreContext(
-            self.root,
-            self.format,
-            self.storage,
-            self.engine,
-            self.hash_algorithm,
-            read_only,
-            repr(self),
-            project,
-            self.name,
-            retention=retention,
-        )
+        self.name = spec.name or self.root
+        ctx = StoreContext.of(spec, self.format, self.storage, self.engine, repr(self))
         self._ctx = replace(ctx, fallback=fallback_links(ctx, [_entry(f) for f in fallback]))
-        self.spec = StoreSpec(
-            self.root,
-            format,
-            self.hash_algorithm,
-            dict(storage_options or {}),
-            read_only,
-            None if catalog is None else dict(catalog),
-            namespace,
-            commit_timeout_s,
-            project,
-            tuple(_spec_entry(f) for f in fallback),
-            name,
-            retention.total_seconds(),
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec, engine: EngineSession | None = None) -> LakeStore:
+        """Open the store ``spec`` describes (in ``engine``, this process's by default).
+
+        Its fallback stores are opened from their specs, each pinned as the spec says;
+        ``${VAR}`` references expand from this process's environment.
+
+        Raises:
+            StoreConfigError: A setting is invalid, or a referenced variable is not set.
+        """
+        chain: list[LakeStore | PinnedStore] = []
+        for entry, pin in spec.fallback:
+            store = cls.from_spec(entry)
+            chain.append(store if pin is None else store.pinned(pin))
+        return cls(
+            spec.root,
+            format=spec.format,
+            hash_algorithm=spec.hash_algorithm,
+            storage_options=spec.storage_options,
+            read_only=spec.read_only,
+            catalog=spec.catalog,
+            namespace=spec.namespace,
+            commit_timeout_s=spec.commit_timeout_s,
+            engine=engine,
+            project=spec.project,
+            fallback=chain,
+            name=spec.name,
+            retention=spec.retention,
         )
-        """The store's configuration as plain data: ``spec.open()`` opens it in any process."""
 
     @property
     def fallback(self) -> list[str]:
@@ -437,6 +462,7 @@ def _entry(entry: object) -> tuple[StoreContext, dt.datetime | None]:
 
 
 def _spec_entry(entry: LakeStore | PinnedStore) -> tuple[StoreSpec, str | None]:
+    _entry(entry)  # refuses what is no store
     if isinstance(entry, PinnedStore):
         return entry.store.spec, entry.as_of.isoformat()
     return entry.spec, None

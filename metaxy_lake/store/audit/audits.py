@@ -9,10 +9,9 @@ from __future__ import annotations
 import narwhals as nw
 import pyarrow as pa
 
-from metaxy_lake.graph import FeatureGraph, FeatureRef
+from metaxy_lake.graph import FeatureGraph, FeatureRef, feature_name
 from metaxy_lake.store.audit import explain, lineage, sample_status
 from metaxy_lake.store.audit.samples import SampleIds
-from metaxy_lake.store.options import feature_name
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature
 

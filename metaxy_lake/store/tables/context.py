@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from metaxy_lake.config.spec import StoreSpec
 from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.engine.relations import Relation, scan
 from metaxy_lake.engine.session import EngineSession
@@ -34,8 +35,6 @@ from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store.tables.contract import check_table
 
 FEATURES_DIR = "features"
-DEFAULT_RETENTION = dt.timedelta(days=7)
-"""How much history ``expire`` keeps unless the store or the call says otherwise."""
 
 
 @dataclass
@@ -81,9 +80,40 @@ class StoreContext:
     label: str
     project: str
     name: str
+    retention: dt.timedelta
     fallback: tuple[Link, ...] = ()
     catalog: CatalogCache = field(default_factory=CatalogCache)
-    retention: dt.timedelta = DEFAULT_RETENTION
+
+    @classmethod
+    def of(
+        cls,
+        spec: StoreSpec,
+        format: TableFormat,
+        storage: StorageConfig,
+        engine: EngineSession,
+        label: str,
+    ) -> StoreContext:
+        """The context of a store opened from ``spec`` (its fallback chain linked later).
+
+        Args:
+            spec: The store's configuration.
+            format: Its table format, opened from the spec.
+            storage: Its storage settings, expanded from the spec.
+            engine: The DuckDB session it scans in.
+            label: How messages name it.
+        """
+        return cls(
+            root=spec.root,
+            format=format,
+            storage=storage,
+            engine=engine,
+            hash_algorithm=spec.hash_algorithm,
+            read_only=spec.read_only,
+            label=label,
+            project=spec.project,
+            name=spec.name or spec.root,
+            retention=spec.retention,
+        )
 
     def resolve(self, feature: FeatureRef) -> tuple[FeatureDefinition, FeatureGraph]:
         """A feature's definition and the graph it belongs to.

@@ -11,10 +11,10 @@ from metaxy_lake.formats import Capability, LakeTable
 from metaxy_lake.graph import FeatureKey, FeatureRef
 from metaxy_lake.ids import new_write_id
 from metaxy_lake.store.tables.commit import CommitRequest, WriteResult, commit
-from metaxy_lake.store.tables.context import DEFAULT_RETENTION, StoreContext
+from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.store.write.writing import commit_info, stamp_for
 
-__all__ = ["DEFAULT_RETENTION", "compact", "expire"]
+__all__ = ["compact", "expire"]
 
 
 def _compact(table: LakeTable, metadata: Mapping[str, str]) -> int | None:
