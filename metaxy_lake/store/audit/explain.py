@@ -36,7 +36,7 @@ from metaxy_lake.schema import (
 )
 from metaxy_lake.store.audit.asked import asked_increment
 from metaxy_lake.store.audit.groups import GROUP, GroupReader
-from metaxy_lake.store.audit.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
+from metaxy_lake.store.audit.rows import Rows, as_frame, history_rows, parent_row, upstream_keys
 from metaxy_lake.store.audit.samples import SampleIds, id_values
 from metaxy_lake.store.resolve.resolving import filters_by_feature
 from metaxy_lake.store.snapshots import recorded_snapshots

@@ -17,7 +17,7 @@ import pyarrow as pa
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, TIMESTAMP, WRITE_ID
 from metaxy_lake.store.audit.asked import asked_increment
-from metaxy_lake.store.audit.lineage import as_frame, history_rows, union_fields
+from metaxy_lake.store.audit.rows import as_frame, history_rows, union_fields
 from metaxy_lake.store.audit.samples import SampleIds, id_values, sample_records
 from metaxy_lake.store.tables.context import StoreContext
 
