@@ -32,7 +32,6 @@ from metaxy_lake.increment import Increment
 from metaxy_lake.storage import StorageConfig
 from metaxy_lake.store import doctor, snapshots
 from metaxy_lake.store.audit.audits import Audits
-from metaxy_lake.store.audit.samples import SampleIds
 from metaxy_lake.store.doctor import Damage
 from metaxy_lake.store.options import feature_name, format_options, normalize_root
 from metaxy_lake.store.resolve import resolving
@@ -43,7 +42,7 @@ from metaxy_lake.store.tables.chain import fallback_links
 from metaxy_lake.store.tables.commit import WriteResult
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.store.write import maintenance, writing
-from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
+from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike, SampleIds
 
 DEFAULT_RETENTION = maintenance.DEFAULT_RETENTION
 

@@ -14,10 +14,9 @@ import pyarrow as pa
 
 from metaxy_lake.graph import FeatureGraph, FeatureRef
 from metaxy_lake.store.audit import explain, lineage, sample_status
-from metaxy_lake.store.audit.samples import SampleIds
 from metaxy_lake.store.options import feature_name
 from metaxy_lake.store.tables.context import StoreContext
-from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature
+from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, SampleIds
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,11 @@ from metaxy_lake.store.audit.rows import (
     union_fields,
     upstream_keys,
 )
-from metaxy_lake.store.audit.samples import SampleIds, id_values
+from metaxy_lake.store.audit.samples import id_values
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.store.tables.reading import parse_as_of
-from metaxy_lake.types import AsOfLike
+from metaxy_lake.types import AsOfLike, SampleIds
 
 FEATURE = "feature"
 DEPTH = "depth"

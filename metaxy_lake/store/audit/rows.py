@@ -16,19 +16,14 @@ import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.engine.recipe import HashSettings
-from metaxy_lake.engine.relations import latest, narwhals_filter
+from metaxy_lake.engine.relations import commit_order, latest, narwhals_filter
 from metaxy_lake.formats import AsOf
 from metaxy_lake.graph import FeatureDefinition, ResolvedDep
 from metaxy_lake.schema import CREATED_AT, DATA_VERSION, DELETED_AT, UPSTREAM
-from metaxy_lake.store.audit.samples import (
-    SampleIds,
-    commit_order,
-    id_values,
-    sample_filter,
-    sample_keys,
-)
+from metaxy_lake.store.audit.samples import id_values, sample_filter, sample_keys
 from metaxy_lake.store.tables.chain import chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.tables.context import StoreContext
+from metaxy_lake.types import SampleIds
 
 
 @dataclass(frozen=True)
