@@ -376,7 +376,7 @@ class LakeStore:
         Args:
             message: A note kept with the recording.
             git_commit: The commit that declared the graph (detected from the working
-                directory by default, ``AUTO``; None records none).
+                directory by default; None records none).
             tags: Free-form labels kept with the recording.
             graph: The graph to record (the current one by default).
 
