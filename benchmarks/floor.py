@@ -1,7 +1,7 @@
 """The floor: the increment of the benchmark graphs as hand-written DuckDB SQL.
 
 It does the work ``resolve_update`` does on the same files (list the files, read them,
-keep live rows, hash with the recipe of DESIGN section 3, compare with the leaf, fetch
+keep live rows, hash with the hash recipe (docs/design.md), compare with the leaf, fetch
 new, stale and orphaned rows to Arrow), written by hand for one graph, with nothing a
 general engine needs: no validation, no filters, no shards, no schema evolution. It
 imports nothing from metaxy_lake.
@@ -190,7 +190,7 @@ AGGREGATION = _increment(
 
 
 def _last(sql: str) -> str:
-    """The value of the latest row of a sample (``arg_max`` skips NULLs: FACTS.md)."""
+    """The value of the latest row of a sample (``arg_max`` skips rows whose value is NULL)."""
     return f"arg_max({sql}, (metaxy_created_at, metaxy_write_id))"
 
 
@@ -226,7 +226,7 @@ SELECT sample_uid, MAP(['caption'], [p_caption]) AS metaxy_provenance_by_field,
            lambda x: x IS NOT NULL) END AS metaxy_changed_fields
 FROM picked
 """
-"""The simple graph's new and stale as the leanest form measured (FACTS.md): only the
+"""The simple graph's new and stale as the leanest form measured: only the
 needed columns, one ``arg_max`` per needed value instead of a window, no orphans."""
 
 QUERIES = {"simple": SIMPLE, "wide": WIDE, "expansion": EXPANSION, "aggregation": AGGREGATION}

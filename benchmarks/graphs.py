@@ -1,4 +1,4 @@
-"""The benchmark graphs of DESIGN section 13, and their root data.
+"""The benchmark graphs (docs/design.md, Tests and benchmarks), and their root data.
 
 - ``simple``: one root (``audio``, ``frames``) and one leaf with one field (``caption``,
   which depends on both root fields).

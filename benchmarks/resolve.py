@@ -1,4 +1,6 @@
-"""resolve_update against its own full scan and the hand-written floor (DESIGN section 13).
+"""resolve_update against its full scan and the hand-written floor.
+
+See docs/design.md, Tests and benchmarks.
 
 For each format, graph, size and phase: seed a store in a fresh process, then run, in
 alternating fresh processes, ``open store + resolve_update + collect new and stale to

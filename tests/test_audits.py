@@ -1,4 +1,6 @@
-"""Audits (DESIGN section 10): reads as of a time, lineage, explain, where a sample stands.
+"""Audits: reads as of a time, lineage, explain, where a sample stands.
+
+See docs/design.md (Time travel, Lineage rows, Explain rows, Sample status).
 
 Three rounds of the reference pipeline on every format: video_0001's audio changes in
 rounds 2 and 3; round 2 recomputes Crop and SpeechToText, round 3 Crop only, so

@@ -1,6 +1,6 @@
 """The benchmark's hand-written floor query and resolve_update find the same rows.
 
-The floor (benchmarks/floor.py) is an independent SQL rendering of DESIGN's recipe for
+The floor (benchmarks/floor.py) is an independent SQL rendering of the hash recipe for
 the two benchmark graphs, so this doubles as a check of the engine against it.
 """
 

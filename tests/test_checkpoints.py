@@ -1,4 +1,4 @@
-"""Change-proportional resolves (DESIGN section 5): when the checkpoint path is taken.
+"""Change-proportional resolves (docs/design.md, Checkpoints): when the checkpoint path is taken.
 
 Every case compares the default resolve with ``checkpoint=False`` on the same data, and
 asserts the path from the ``Increment``'s report: taken after metaxy appends (writes, soft

@@ -1,4 +1,6 @@
-"""Project configuration (DESIGN section 9): discovery, validation, expansion, named stores.
+"""Project configuration: discovery, validation, expansion, named stores.
+
+See docs/design.md, Configuration.
 
 Every invalid file is one ``ConfigError`` naming the file, the key and what was expected.
 """

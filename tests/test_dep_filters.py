@@ -1,5 +1,8 @@
-"""A dependency's ``filters`` (DESIGN section 1): SQL-like text on the dep's live rows,
-after ``rename`` and before ``select``, inside the increment query; checked at definition."""
+"""A dependency's ``filters``: SQL-like text on the dep's live rows, after ``rename`` and
+before ``select``, inside the increment query; checked at definition.
+
+See docs/design.md, Dependency shapes.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Fallback chains (DESIGN section 9): the per-sample overlay, pins, read-only fallbacks."""
+"""Fallback chains: the per-sample overlay, pins, read-only fallbacks.
+
+See docs/design.md, Fallback overlay.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A dev pipeline over a prod store on S3 sends prod nothing but reads (DESIGN section 9).
+"""A dev pipeline over a prod store on S3 sends prod nothing but reads.
+
+See docs/design.md, Fallback overlay.
 
 Prod is written on the test SeaweedFS server with the admin identity. The dev chain then
 reads it through a recording proxy with an identity the server allows only to read and

@@ -1,7 +1,7 @@
-"""Fields mappings (DESIGN section 1): which upstream fields each field depends on.
+"""Fields mappings (docs/design.md, Fields mapping): which upstream fields each field depends on.
 
 Resolved field dependencies are checked at definition time, and the record provenance
-against golden values computed here with ``hashlib`` from DESIGN section 3.
+against golden values computed here with ``hashlib`` from docs/design.md, Hash recipe.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Concurrent writers, racing on a table's first write too, all succeed (DESIGN section 6).
+"""Concurrent writers, racing on a table's first write too, all succeed.
+
+See docs/design.md, Writes and deletes.
 
 Four processes wait at a barrier, then each appends 8 batches of 500 rows (with write
 ids) to a store where no table exists yet: they race to create it (and, on Iceberg, a

@@ -1,6 +1,6 @@
-"""Expansion (1:N) and aggregation (N:1) lineage (DESIGN sections 1 and 5), every format.
+"""Expansion (1:N) and aggregation (N:1) lineage (docs/design.md, Dependency shapes), every format.
 
-Golden values are computed here with ``hashlib`` from DESIGN section 3's recipe: an
+Golden values are computed here with ``hashlib`` from the recipe (docs/design.md, Hash recipe): an
 expansion hashes per parent exactly as a 1:1 dep; an aggregation stands for each upstream
 field with the hash of the group's data versions joined by ``|`` in upstream id order
 (integers numerically, strings bytewise).

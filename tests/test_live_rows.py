@@ -1,4 +1,6 @@
-"""The live-row rule (DESIGN section 4): the latest row by (created_at, write_id) wins.
+"""The live-row rule: the latest row by (created_at, write_id) wins.
+
+See docs/on-disk-format.md, section 5.
 
 Serverless bursts make equal ``metaxy_created_at`` real; the clock is injected to force
 the tie. Storage-independent (DuckDB picks the row over the scan): local disk only.

@@ -1,7 +1,9 @@
-"""Optional dependencies (DESIGN section 1): left joins, full outer when every dep is
-optional, a missing upstream value hashed as ``''``; explain's ``upstream_new``.
+"""Optional dependencies: left joins, full outer when every dep is optional, a missing
+upstream value hashed as ``''``; explain's ``upstream_new``.
 
-Golden values are computed here with ``hashlib`` from DESIGN section 3's recipe.
+See docs/design.md, Dependency shapes.
+
+Golden values are computed here with ``hashlib`` from the recipe (docs/design.md, Hash recipe).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 from rich.console import Console
+from typer.testing import CliRunner
 
 from metaxy_lake.cli.output import JsonOutput, TextOutput
 
@@ -45,3 +47,35 @@ def test_json_is_one_document_of_everything_emitted(capsys) -> None:
         "in_sync": False,
         "graph": {"edges": []},
     }
+
+
+def test_an_error_is_one_line_in_text_and_one_object_in_json(capsys) -> None:
+    message = "no feature 'a/b':\n  known: a/c"
+    TextOutput(Console(force_terminal=False)).error("UnknownFeatureError", message)
+    text = capsys.readouterr()
+    assert (text.out, text.err) == ("", "error: no feature 'a/b': known: a/c\n")
+    JsonOutput().error("UnknownFeatureError", message)
+    document = capsys.readouterr()
+    assert document.out == "" and document.err.count("\n") == 1
+    assert json.loads(document.err) == {
+        "error": "UnknownFeatureError",
+        "message": "no feature 'a/b': known: a/c",
+    }
+
+
+def test_json_asks_on_stderr_so_stdout_holds_the_document_only() -> None:
+    runner = CliRunner()
+    with runner.isolation(input="y\n") as (stdout, stderr, _):
+        out = JsonOutput()
+        assert out.confirm("delete 3 samples?") is True
+        out.value("deleted", 3)
+        out.finish()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        printed = stdout.getvalue().decode()  # the runner echoes the answer typed here
+        assert "samples?" not in printed and "samples?" in stderr.getvalue().decode()
+        assert printed.endswith(json.dumps({"deleted": 3}, indent=2) + "\n")
+    with runner.isolation(input="n\n") as (stdout, stderr, _):
+        assert TextOutput().confirm("delete 3 samples?") is False
+        sys.stdout.flush()
+        assert "delete 3 samples?" in stdout.getvalue().decode()

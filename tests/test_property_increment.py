@@ -1,4 +1,4 @@
-"""Property test: ``resolve_update`` equals a brute-force model of DESIGN sections 1-5.
+"""Property test: ``resolve_update`` equals a brute-force model of docs/design.md.
 
 Random feature graphs (roots and non-roots, default and explicit field dependencies, one
 or two id columns, random code versions) go through random steps: root data changes, new
@@ -8,7 +8,7 @@ feature in topological order, compares the increment with the model, then writes
 all of it (sometimes with overridden data versions) and deletes some orphans, so the
 features drift apart.
 
-The model is written from DESIGN only, in plain Python with ``hashlib``: nothing is
+The model is written from docs/design.md only, in plain Python with ``hashlib``: nothing is
 imported from ``metaxy_lake.engine`` or ``metaxy_lake.versioning``.
 """
 
@@ -38,8 +38,8 @@ from metaxy_lake.store.resolve import checkpointing
 # ('.' < '/' < 'A' < '_' < 'a'); field keys likewise, with a multi-part key.
 KEY_POOL = ("vid", "vid/crop", "vid_crop", "Vid", "vidA", "a/b/c", "z9")
 FIELD_POOL = ("audio", "frames", "x", "x/y", "Z", "default", "a_b")
-INITIAL_CODE_VERSION = "__metaxy_initial__"  # DESIGN section 1
-DEFAULT_FIELD = "default"  # DESIGN section 1: fields omitted means one field `default`
+INITIAL_CODE_VERSION = "__metaxy_initial__"  # docs/design.md, Concepts
+DEFAULT_FIELD = "default"  # docs/design.md: fields omitted means one field `default`
 ID_LAYOUTS = (("sample_uid",), ("a", "b"))
 MAX_SAMPLES = 12
 
@@ -70,7 +70,7 @@ def bytewise(keys: Any) -> list[str]:
 @dataclass
 class FieldModel:
     key: str
-    code_version: str | int | None  # None: not given, so the DESIGN default applies
+    code_version: str | int | None  # None: not given, so the default applies
     deps: list[tuple[int, list[str] | None]] | None  # None: the default mapping
     plain: bool = False  # declare as a plain string when nothing else is set
     refs_as_keys: bool = False  # FieldDep(feature key text) rather than the class
@@ -83,7 +83,8 @@ class FieldModel:
 @dataclass
 class MappingModel:
     """A dep's fields mapping: ``default`` (with suffix matching and exclusions),
-    ``specific`` (field -> upstream fields), ``all`` or ``none`` (DESIGN section 1)."""
+    ``specific`` (field -> upstream fields), ``all`` or ``none``
+    (docs/design.md, Fields mapping)."""
 
     kind: str = "default"
     match_suffix: bool = False
@@ -225,7 +226,7 @@ def graph_models(draw: st.DrawFn) -> GraphModel:
 
 @st.composite
 def reference_graphs(draw: st.DrawFn) -> GraphModel:
-    """DESIGN's reference graph (Video -> Crop -> Faces, SpeechToText), randomly keyed.
+    """The reference graph (Video -> Crop -> Faces, SpeechToText), randomly keyed.
 
     Faces and SpeechToText each read one Crop field, so most upstream changes reach only
     one of them: the case where the upstream data version changes and provenance does not.

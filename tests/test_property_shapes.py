@@ -9,7 +9,7 @@ steps: videos change, arrive and leave; writers write all, some or none of each
 increment, expand a parent into a random number of clips (sometimes overriding a data
 version, sometimes leaving clips of an earlier expansion behind), and delete orphans.
 
-The model is written from DESIGN sections 1, 3 and 5 only, in plain Python with
+The model is written from docs/design.md only, in plain Python with
 ``hashlib`` and ``xxhash``: nothing is imported from the engine.
 """
 
@@ -94,7 +94,7 @@ class Model:
     # expected rows
 
     def expected_clips(self) -> dict[str, Row]:
-        """One row per parent video (DESIGN section 5)."""
+        """One row per parent video (docs/design.md, Dependency shapes)."""
         return {
             vid: self.row(
                 {f: [f"{VIDEO}.{f}", video.dvbf[f]] for f in VIDEO_FIELDS}, {VIDEO: video.dv}

@@ -1,4 +1,4 @@
-"""Shards, as a fan-out relies on them (DESIGN sections 5 and 11), on every format.
+"""Shards, as a fan-out relies on them (docs/design.md, Scale), on every format.
 
 For random ids (text and integers, one or two id columns), samples already computed or
 stale, and shard counts: the shards of an increment are disjoint, their union is the

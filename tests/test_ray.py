@@ -1,4 +1,4 @@
-"""``metaxy_lake.ray`` on a real local Ray cluster (DESIGN section 11).
+"""``metaxy_lake.ray`` on a real local Ray cluster (docs/design.md, Scale).
 
 An increment read as a Ray Dataset of shards resolved in tasks, computed by a batch
 function, and written back by ``LakeDatasink`` lands exactly once: also when Ray retries a

@@ -1,4 +1,4 @@
-"""Record hashes (DESIGN section 3), recomputed here with hashlib.
+"""Record hashes (docs/design.md, Hash recipe), recomputed here with hashlib.
 
 Hashes are computed by DuckDB over whatever the scan returns, so where the table lives
 cannot change them: these run on local disk only, on every format (S3 reads are covered by

@@ -1,4 +1,4 @@
-"""The reference scenario of DESIGN section 0, phase by phase, and ``mxl demo``."""
+"""The reference scenario (docs/design.md, Reference scenario), phase by phase, and ``mxl demo``."""
 
 from __future__ import annotations
 

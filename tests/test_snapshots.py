@@ -1,4 +1,4 @@
-"""Graph snapshots in the catalog table, on every format (DESIGN section 8).
+"""Graph snapshots in the catalog table, on every format (docs/design.md, Graph snapshots).
 
 Pushes are idempotent and return the diff against the previous snapshot; the history
 lists every recording; a recorded snapshot loads without the code that declared it; a

@@ -1,6 +1,6 @@
 """``StoreSpec``: a store's configuration as plain data, opened again in another process.
 
-Ray tasks and serverless functions open their store from it (DESIGN section 11): it must
+Ray tasks and serverless functions open their store from it (docs/design.md, Scale): it must
 pickle, hold no connection, keep the fallback chain with its pins, and accept every way a
 user names a store.
 """

@@ -1,4 +1,4 @@
-"""Graph-level versions (DESIGN section 2), recomputed here with hashlib."""
+"""Graph-level versions (docs/design.md, Versions), recomputed here with hashlib."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def sha(*parts: str, length: int = 16) -> str:
 def expected_versions(
     crop_audio: str = "__metaxy_initial__", video_audio: str = "1", length: int = 16
 ) -> dict[str, dict[str, str]]:
-    """Field versions of the reference scenario, by hand from DESIGN section 2."""
+    """Field versions of the reference scenario, by hand (docs/design.md, Versions)."""
     init = "__metaxy_initial__"
     v_frames = sha("example/video.frames", init, length=length)
     v_audio = sha("example/video.audio", video_audio, length=length)

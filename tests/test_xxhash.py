@@ -1,4 +1,4 @@
-"""xxhash32 and xxhash64 record hashes (DESIGN section 3), Metaxy's defaults.
+"""xxhash32 and xxhash64 record hashes (docs/design.md, Hash recipe), Metaxy's defaults.
 
 The reference scenario's provenance under each algorithm and hash length equals the
 recipe computed here with the ``xxhash`` package (seed 0, unsigned decimal text,

@@ -1,6 +1,6 @@
 """Resolve checkpoints as files: ``_catalog/checkpoints/<table name>/<id>-<scope>.parquet``.
 
-A checkpoint (DESIGN section 5) is one small Parquet file per resolve: its rows are the
+A checkpoint (docs/design.md, Checkpoints) is one small Parquet file per resolve: its rows are the
 pending ids (the id columns of every sample the increment returned), and its schema
 metadata holds the rest as JSON (fingerprint, scope, the tables read at their versions,
 whether the pending set was too large to keep). The name starts with a time-ordered id and

@@ -1,4 +1,4 @@
-"""Graph snapshots as rows of the catalog table ``_catalog/snapshots`` (DESIGN section 8).
+"""Graph snapshots as rows of the catalog table (docs/on-disk-format.md, section 8).
 
 One row per (snapshot version, feature); the ``spec`` column holds the feature's recorded
 definition as JSON, from which ``GraphSnapshot`` is rebuilt without the code. The other

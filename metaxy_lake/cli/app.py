@@ -1,7 +1,8 @@
 """``mxl``: the command line. Commands live in ``cli/commands``; output goes through ``Output``.
 
-Every error, usage errors included, is one plain line on stderr: exit code 2 for usage and
-configuration errors, 1 for the rest; ``--debug`` shows the traceback instead.
+Every error, usage errors included, goes out through ``Output`` on stderr (a plain line, or
+one JSON object with ``--output json``): exit code 2 for usage and configuration errors, 1
+for the rest; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -19,9 +20,10 @@ from typer._click.core import Context
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from metaxy_lake.cli.argv import hoist_globals
+from metaxy_lake.cli.argv import hoist_globals, output_kind
 from metaxy_lake.cli.commands import audit, data, doctor, graph, project
 from metaxy_lake.cli.context import Cli, Globals, Invocation
+from metaxy_lake.cli.output import Output, make_output
 from metaxy_lake.errors import ConfigError, MetaxyLakeError
 
 USAGE_EXIT = 2
@@ -109,35 +111,47 @@ app.add_typer(project.config_app, name="config")
 app.add_typer(graph.app, name="graph")
 
 
-def _fail(message: str, code: int) -> None:
-    line = " ".join(message.split())  # one line, whatever the message
-    sys.stderr.write(f"error: {line}\n")
+def _fail(out: Output, error: BaseException, message: str, code: int) -> NoReturn:
+    out.error(type(error).__name__, message)
     raise SystemExit(code)
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point: errors print one plain line and exit non-zero (2: usage or configuration)."""
+    """Entry point: an error goes out through ``Output`` and exits non-zero (2: usage or config).
+
+    The run's ``Output`` reports it, or, when the global options themselves did not parse,
+    one made for the ``--output`` the line asked for.
+    """
     argv = sys.argv[1:] if args is None else args
     debug = "--debug" in argv
+    invocation = Invocation()
+
+    def out() -> Output:
+        run = invocation.run
+        return run.out if run is not None else make_output(output_kind(argv))
+
     try:
-        code = app(args=argv, prog_name="mxl", standalone_mode=False, obj=Invocation())
+        code = app(args=argv, prog_name="mxl", standalone_mode=False, obj=invocation)
     except NoArgsIsHelpError as exc:
-        typer.echo(exc.ctx.get_help() if exc.ctx else "")
+        shown = out()
+        text = exc.ctx.get_help() if exc.ctx else ""
+        shown.rendered("help", text, text)
+        shown.finish()
         raise SystemExit(0) from None
     except UsageError as exc:
         if debug:
             raise
-        _fail(exc.format_message(), USAGE_EXIT)
+        _fail(out(), exc, exc.format_message(), USAGE_EXIT)
     except BrokenPipeError:  # the reader (`| head`) left: nothing more to say
         raise SystemExit(0) from None
-    except typer.Abort:
-        _fail("aborted", ERROR_EXIT)
+    except typer.Abort as exc:
+        _fail(out(), exc, "aborted", ERROR_EXIT)
     except ConfigError as exc:
         if debug:
             raise
-        _fail(str(exc), USAGE_EXIT)
+        _fail(out(), exc, str(exc), USAGE_EXIT)
     except MetaxyLakeError as exc:
         if debug:
             raise
-        _fail(str(exc), ERROR_EXIT)
+        _fail(out(), exc, str(exc), ERROR_EXIT)
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -35,3 +35,21 @@ def hoist_globals(args: Sequence[str]) -> list[str]:
             rest.append(arg)
         i += 1
     return front + rest
+
+
+def output_kind(args: Sequence[str]) -> str:
+    """The ``--output`` of ``args`` (``text`` unless ``json`` is asked for), read before click.
+
+    An error in the global options themselves stops click before the root callback makes
+    the run's ``Output``; its message still goes out in the kind the line asked for.
+    """
+    kind = "text"
+    front = hoist_globals(args)
+    for i, arg in enumerate(front):
+        if arg == "--":
+            break
+        if arg == "--output" and i + 1 < len(front):
+            kind = front[i + 1]
+        elif arg.startswith("--output="):
+            kind = arg.split("=", 1)[1]
+    return "json" if kind == "json" else "text"

@@ -1,9 +1,23 @@
 """One way out for every command: ``Output``, with a text and a JSON implementation.
 
-Commands hand results to an ``Output`` and never print themselves (PyIceberg's CLI does
-the same). Text is rich tables and trees on stdout, with progress bars on a terminal only;
-JSON is one document on stdout, built from everything the command emitted, so the two
-carry the same numbers.
+Commands, and ``mxl`` itself when it reports an error or shows help, write only through
+an ``Output`` (PyIceberg's CLI does the same), chosen by ``--output``:
+
+- text: rich tables and trees on stdout, progress bars on a terminal only; an error is
+  one line ``error: <message>`` on stderr.
+- json: one JSON document on stdout, built from everything the command emitted and
+  printed when it finishes, so the two carry the same numbers. A command that fails
+  prints no document: stdout stays empty and stderr holds one JSON object,
+  ``{"error": "<exception class>", "message": "<the text's message>"}``, e.g.
+  ``{"error": "UnknownFeatureError", "message": "..."}``, or click's ``UsageError``,
+  ``BadParameter``, ``NoSuchOption``, ``MissingParameter`` for usage errors.
+
+Either way the exit code is 2 for usage and configuration errors and 1 for the rest; a
+verdict (``status --assert-in-sync``, ``doctor``) exits 1 with its document printed and
+nothing on stderr. A question (``delete`` without ``--yes`` on a terminal) is asked on
+stderr in JSON. A group called without a command (``mxl graph``) shows its help through
+``Output`` (``{"help": ...}`` in JSON); ``--help`` is click's own, text whatever
+``--output`` says. Library warnings are ``logging``'s, on stderr, apart from ``Output``.
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
+import typer
 from rich.console import Console, RenderableType
 from rich.progress import Progress
 from rich.table import Table
@@ -61,6 +76,23 @@ class Output(ABC):
     @abstractmethod
     def finish(self) -> None:
         """Flush what the command emitted (JSON prints its one document here)."""
+
+    @abstractmethod
+    def confirm(self, question: str) -> bool:
+        """Ask a reader at a terminal a yes/no question (JSON asks on stderr).
+
+        Raises:
+            typer.Abort: The input ended before an answer.
+        """
+
+    @abstractmethod
+    def error(self, kind: str, message: str) -> None:
+        """Report a failure on stderr: ``kind`` names it (the exception's class)."""
+
+
+def _one_line(message: str) -> str:
+    """A message on one line, whatever line breaks and runs of spaces it had."""
+    return " ".join(message.split())
 
 
 def _cell(value: Any) -> str:
@@ -152,6 +184,14 @@ class TextOutput(Output):
     def finish(self) -> None:
         """Text is printed as it comes: nothing is left to flush."""
 
+    def confirm(self, question: str) -> bool:
+        """See ``Output``."""
+        return typer.confirm(question)
+
+    def error(self, kind: str, message: str) -> None:
+        """One plain line, ``error: <message>`` (the kind is for JSON readers)."""
+        sys.stderr.write(f"error: {_one_line(message)}\n")
+
 
 class JsonOutput(Output):
     """One JSON document on stdout, printed when the command finishes."""
@@ -195,6 +235,14 @@ class JsonOutput(Output):
         """See ``Output``."""
         json.dump(self.document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
+
+    def confirm(self, question: str) -> bool:
+        """See ``Output``."""
+        return typer.confirm(question, err=True)  # stdout holds the document only
+
+    def error(self, kind: str, message: str) -> None:
+        """One JSON object, ``{"error": kind, "message": ...}``, on one line of stderr."""
+        sys.stderr.write(json.dumps({"error": kind, "message": _one_line(message)}) + "\n")
 
 
 def make_output(kind: str) -> Output:

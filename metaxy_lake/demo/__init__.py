@@ -1,4 +1,4 @@
-"""The reference scenario of DESIGN section 0, run by ``mxl demo`` and the core tests."""
+"""The reference scenario (docs/design.md, Reference scenario) of ``mxl demo`` and the tests."""
 
 from metaxy_lake.demo.scenario import FeatureStatus, Phase, ScenarioFeatures, build_features, run
 

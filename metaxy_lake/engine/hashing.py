@@ -1,4 +1,4 @@
-"""Record hash algorithms as DuckDB SQL (DESIGN section 3).
+"""Record hash algorithms as DuckDB SQL (docs/design.md, Hash recipe).
 
 ``md5`` and ``sha256`` are DuckDB's own (lower-case hex). ``xxhash32`` and ``xxhash64``
 (seed 0, written as an unsigned decimal number, Metaxy's defaults) are vectorised

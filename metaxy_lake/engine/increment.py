@@ -1,4 +1,4 @@
-"""The increment (DESIGN section 5), computed by DuckDB in one query.
+"""The increment (docs/design.md, Increment semantics), computed by DuckDB in one query.
 
 ``resolve`` takes an ``IncrementRequest``: the target's rows and, for a root, the current
 samples, else each dependency's rows. ``expected_*`` build a lazy relation of what the

@@ -1,4 +1,4 @@
-"""The record-level hash recipe (DESIGN section 3) as DuckDB SQL expressions.
+"""The record-level hash recipe (docs/design.md, Hash recipe) as DuckDB SQL expressions.
 
 One place builds every record hash, for writes and increments alike:
 

@@ -175,7 +175,11 @@ class DeltaLakeTable(LakeTable):
         return str(self._table.metadata().id)
 
     def _plain_files(self) -> bool:
-        """Whether the data files can be read as they are (see FACTS: ``read_parquet``)."""
+        """Whether the data files can be read as they are.
+
+        Not with deletion vectors, column mapping or partition columns (whose values are
+        not in the files).
+        """
         features = set(self._table.protocol().reader_features or ())
         return not (features & _UNSAFE_READER_FEATURES or self._table.metadata().partition_columns)
 

@@ -1,4 +1,4 @@
-"""User column types: pydantic annotations as Arrow types (DESIGN section 4)."""
+"""User column types: pydantic annotations as Arrow types (docs/on-disk-format.md, section 2)."""
 
 from __future__ import annotations
 

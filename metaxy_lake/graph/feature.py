@@ -59,7 +59,7 @@ class Feature(BaseModel):
 
     @classmethod
     def feature_version(cls) -> str:
-        """The feature version (DESIGN section 2): changes when any field version changes."""
+        """The feature version (docs/design.md, Versions): changes with any field version."""
         return cls.__metaxy_graph__.feature_version(cls)
 
     @classmethod

@@ -1,4 +1,4 @@
-"""How a feature's fields take their upstream fields from one dependency (DESIGN section 1).
+"""Which upstream fields a feature's fields take from one dep (docs/design.md, Fields mapping).
 
 A ``FieldsMapping`` sits on a ``FeatureDep``; an explicit ``FieldSpec(deps=...)`` replaces
 every mapping for its field. The four kinds (Metaxy's names, Metaxy's resolution):

@@ -1,4 +1,4 @@
-"""How the samples of a feature relate to those of one dependency (DESIGN section 1).
+"""How a feature's samples relate to one dependency's (docs/design.md, Dependency shapes).
 
 A ``LineageRelationship`` sits on a ``FeatureDep`` (Metaxy's names):
 

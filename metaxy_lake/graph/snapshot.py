@@ -1,9 +1,9 @@
 """Snapshots of a feature graph: the recorded definitions, without the code that declared them.
 
-A ``GraphSnapshot`` is what the catalog keeps of one state of the graph (DESIGN section 8):
-every feature with its version, its fields (code version, version, upstream fields), its
-dependencies and columns. Diff, render and lineage work from snapshots alone; the code's
-current graph becomes one with ``GraphSnapshot.of(graph)``.
+A ``GraphSnapshot`` is what the catalog keeps of one state of the graph: every feature
+with its version, its fields (code version, version, upstream fields), its dependencies
+and columns (docs/design.md, Graph snapshots). Diff, render and lineage work from
+snapshots alone; the code's current graph becomes one with ``GraphSnapshot.of(graph)``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Graph-level versions (DESIGN section 2): field, feature and snapshot versions.
+"""Graph-level versions (docs/design.md, Versions): field, feature and snapshot versions.
 
 Pure functions: SHA-256 over UTF-8 text, no separator, truncated to the graph's hash
 length. The truncated text is what enters every further hash.

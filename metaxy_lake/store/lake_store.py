@@ -332,7 +332,7 @@ class LakeStore:
 
         On a writable store the resolve records a checkpoint, and the next resolve of the
         same feature and scope starts from it: only the samples pending then and those
-        whose rows were appended since are hashed and compared (DESIGN section 5). The
+        whose rows were appended since are hashed and compared (docs/design.md, Checkpoints). The
         result is the same either way; ``Increment.path`` says which was taken.
 
         Args:

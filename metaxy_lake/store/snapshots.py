@@ -118,12 +118,6 @@ def _whole(ctx: StoreContext, recordings: list[Recording]) -> list[GraphSnapshot
     return out
 
 
-def latest_snapshot(ctx: StoreContext) -> GraphSnapshot | None:
-    """The most recent whole snapshot of the project (None before the first push)."""
-    whole = _whole(ctx, _recordings(_rows(ctx, _open(ctx), ctx.project)))
-    return whole[-1] if whole else None
-
-
 def recorded_snapshots(ctx: StoreContext) -> dict[str, GraphSnapshot]:
     """Every whole snapshot recorded in the catalog of ``ctx`` or of a store of its chain.
 

@@ -246,10 +246,10 @@ def history(
     run.out.records("commits", rows, title=f"history of {definition.key}")
 
 
-def _confirm(what: str) -> None:
+def _confirm(run: Cli, what: str) -> None:
     if not sys.stdin.isatty():
         raise typer.BadParameter(f"{what}: pass --yes to confirm (no terminal to ask on)")
-    if not typer.confirm(f"{what}?"):
+    if not run.out.confirm(f"{what}?"):
         raise typer.Abort()
 
 
@@ -277,7 +277,7 @@ def delete(
         return
     kind = "hard-delete" if hard else "soft-delete"
     if not yes:
-        _confirm(f"{kind} {matches} samples of {definition.key}")
+        _confirm(run, f"{kind} {matches} samples of {definition.key}")
     result = run.store.delete(definition.key, filters or [], soft=not hard)
     run.out.value("deleted", result.rows)
     run.out.value("version", result.version, "table version")

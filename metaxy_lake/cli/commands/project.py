@@ -47,6 +47,7 @@ format = "{format}"                        # delta | iceberg | lance
 
 @app.command()
 def init(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
     features: Annotated[
         str | None, typer.Option(help="Module that declares the features, e.g. pipeline.features.")
@@ -64,7 +65,7 @@ def init(
     name = project or path.resolve().name
     path.mkdir(parents=True, exist_ok=True)
     target.write_text(TEMPLATE.format(project=name, features_line=line, format=table_format))
-    typer.echo(f"wrote {target}")
+    cli(ctx).out.rendered("wrote", str(target), f"wrote {target}")
 
 
 def _feature_row(snapshot: FeatureSnapshot) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Explain: why a sample is new, stale or orphaned, per field and cause (DESIGN 10).
+"""Explain: why a sample is new, stale or orphaned, per field (docs/design.md, Explain rows).
 
 A stale field is compared between two states: the stored row (the code versions of the
 snapshot that wrote it, and the upstream rows it was computed from, found as lineage

@@ -1,4 +1,4 @@
-"""An aggregation's groups, for audits (DESIGN section 10).
+"""An aggregation's groups, for audits (docs/design.md, Lineage rows).
 
 A row of a feature that aggregates an upstream feature (``aggregation(on=[...])``) stands
 for a group: the upstream live rows whose ``on`` values are the row's and that pass the

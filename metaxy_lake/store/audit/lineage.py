@@ -1,4 +1,4 @@
-"""Lineage: the exact upstream rows that a feature's rows were computed from (DESIGN 10).
+"""Lineage: the exact upstream rows a feature's rows came from (docs/design.md, Lineage rows).
 
 It starts from the rows live at ``as_of`` and follows ``metaxy_upstream`` recursively:
 the parent of an edge is the latest row of that upstream sample, in any store of the
@@ -130,7 +130,7 @@ def lineage_frame(
     schemas: Mapping[FeatureKey, pa.Schema],
     snapshots: Mapping[str, GraphSnapshot],
 ) -> pa.Table:
-    """The lineage rows as DESIGN section 10 lays them out."""
+    """The lineage rows (docs/design.md, Lineage rows)."""
     defs = {r.definition.key: r.definition for r in reached}
     id_fields, id_clash = union_fields(
         schemas[k].field(c) for k, d in defs.items() for c in d.id_columns

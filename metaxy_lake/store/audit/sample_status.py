@@ -1,4 +1,4 @@
-"""Where samples stand across the pipeline (DESIGN section 10).
+"""Where samples stand across the pipeline (docs/design.md, Sample status).
 
 Per feature: up to date, new, stale, orphaned or absent, with the live row's write time,
 write id and store.

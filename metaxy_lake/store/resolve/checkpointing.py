@@ -1,4 +1,4 @@
-"""Resolves whose cost follows the change: checkpoints and candidates (DESIGN section 5).
+"""Resolves whose cost follows the change: checkpoints, candidates (docs/design.md, Checkpoints).
 
 A resolve that may use checkpoints (a ``Checkpointing``, built by ``store/resolve/resolving.py``)
 describes itself: the fingerprint of the target's resolved definition, its scope as text,
