@@ -494,8 +494,9 @@ class LakeStore:
             ``upstream_feature``, ``upstream_field``, ``stored``, ``expected``,
             ``upstream_write_id``, ``upstream_created_at``.
         """
-        scope = (filters, global_filters, staleness_predicates)
-        return self._audits.explain(feature, ids, *scope, recursive)
+        return self._audits.explain(
+            feature, ids, filters, global_filters, staleness_predicates, recursive
+        )
 
     def sample_status(
         self, ids: SampleIds, graph: FeatureGraph | None = None
