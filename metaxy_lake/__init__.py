@@ -68,7 +68,16 @@ from metaxy_lake.graph import (
 from metaxy_lake.ids import use_clock
 from metaxy_lake.increment import Increment
 from metaxy_lake.store import LakeStore, WriteResult, open_store
-from metaxy_lake.types import AsOfLike, FeatureRef, FilterExpr, Filters, FiltersByFeature, FrameLike
+from metaxy_lake.types import (
+    AsOfLike,
+    FeatureRef,
+    FilterExpr,
+    Filters,
+    FiltersByFeature,
+    FrameLike,
+    IdValue,
+    SampleIds,
+)
 
 set_default_hash_length(default_hash_length)  # the default graph reads metaxy_lake.toml
 
@@ -106,6 +115,7 @@ __all__ = [
     "FiltersByFeature",
     "FrameLike",
     "HashSettingsMismatchError",
+    "IdValue",
     "Increment",
     "InvalidFilterError",
     "InvalidFrameError",
@@ -123,6 +133,7 @@ __all__ = [
     "ProjectConfig",
     "ProvenanceKeysError",
     "ReadOnlyStoreError",
+    "SampleIds",
     "SchemaEvolutionError",
     "SecretExposureError",
     "StorageAccessError",

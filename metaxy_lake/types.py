@@ -31,6 +31,15 @@ FiltersByFeature: TypeAlias = Mapping[FeatureRef, Filters]
 AsOfLike: TypeAlias = dt.datetime | str | int
 """An aware datetime, ISO 8601 text with a time zone, or a table version."""
 
+IdValue: TypeAlias = str | int
+"""The value of an id column: ids are strings or integers."""
+
+SampleIds: TypeAlias = (
+    Mapping[str, IdValue] | Sequence[Mapping[str, IdValue] | IdValue] | IdValue | FrameLike
+)
+"""Samples named by their ids: one sample's (a mapping of id column → value), several
+(mappings or, with one id column, plain values), or a frame of id columns."""
+
 __all__ = [
     "AsOfLike",
     "FeatureRef",
@@ -38,6 +47,8 @@ __all__ = [
     "Filters",
     "FiltersByFeature",
     "FrameLike",
+    "IdValue",
+    "SampleIds",
     "filter_list",
 ]
 

@@ -91,17 +91,30 @@ def arrow_types(rel: Relation, names: Sequence[str]) -> dict[str, pa.DataType]:
     return {name: schema.field(name).type for name in names}
 
 
+LIVE_ORDER = (CREATED_AT, WRITE_ID)
+"""The live-row rule's order: of a sample's rows, tombstones included, the greatest by
+these columns is its live row (none if that row is a tombstone)."""
+
+
+def commit_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A row's place in its sample's history by the live-row rule: the greatest is the latest.
+
+    ``latest``'s order, for code that must order rows in Python (the audits).
+    """
+    return tuple(row[c] for c in LIVE_ORDER)
+
+
 def latest(rel: Relation, id_columns: Sequence[str], include_deleted: bool = False) -> Relation:
     """The latest row of every sample (the live row), dropping tombstones unless asked.
 
-    Rows are ordered by (``metaxy_created_at``, ``metaxy_write_id``).
+    Rows are ordered by ``LIVE_ORDER`` (``metaxy_created_at``, then ``metaxy_write_id``).
     """
     where = "" if include_deleted else f"WHERE {ident(DELETED_AT)} IS NULL"
+    order = ", ".join(f"{ident(c)} DESC" for c in LIVE_ORDER)
     return query(
         rel,
         f"SELECT * FROM (SELECT * FROM {SRC} QUALIFY row_number() OVER ("
-        f"PARTITION BY {idents(id_columns)} "
-        f"ORDER BY {ident(CREATED_AT)} DESC, {ident(WRITE_ID)} DESC) = 1) {where}",
+        f"PARTITION BY {idents(id_columns)} ORDER BY {order}) = 1) {where}",
     )
 
 

@@ -1,8 +1,9 @@
 """``LakeStore``: feature tables under one root URI, resolved by DuckDB.
 
 The facade: it checks and names the store's settings, then hands each operation to the
-module that does it (``reading``, ``writing``, ``maintenance``, ``resolving``), inside a
-guard that turns a storage library's failure into ``StorageAccessError``.
+module that does it (``reading``, ``writing``, ``maintenance``, ``resolving``, and the
+audits it holds), inside a guard that turns a storage library's failure into
+``StorageAccessError``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import narwhals as nw
+import pyarrow as pa
 
 from metaxy_lake.catalog import Commit
 from metaxy_lake.catalog.snapshots import PushResult, SnapshotRecord
@@ -38,15 +41,13 @@ from metaxy_lake.store import doctor, snapshots
 from metaxy_lake.store.audit.audits import Audits
 from metaxy_lake.store.doctor import Damage
 from metaxy_lake.store.resolve import resolving
+from metaxy_lake.store.snapshots import AUTO, GitCommit
 from metaxy_lake.store.tables import reading
 from metaxy_lake.store.tables.chain import fallback_links
 from metaxy_lake.store.tables.commit import WriteResult
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.store.write import maintenance, writing
-from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike
-
-AUTO: Any = "<auto>"
-"""``push_graph``'s default ``git_commit``: detect it from the working directory."""
+from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike, SampleIds
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class PinnedStore:
     as_of: dt.datetime
 
 
-class LakeStore(Audits):
+class LakeStore:
     """Feature metadata in lakehouse tables under one root, resolved by DuckDB.
 
     Args:
@@ -201,6 +202,10 @@ class LakeStore(Audits):
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
         return f"LakeStore({redact_uri(self.root)!r}, format={self.format.name!r}{mode})"
+
+    @cached_property
+    def _audits(self) -> Audits:
+        return Audits(self._ctx)
 
     def context(self) -> StoreContext:
         """The store seen from inside (its settings and chain), for the modules of ``store``."""
@@ -387,7 +392,7 @@ class LakeStore(Audits):
     def push_graph(
         self,
         message: str | None = None,
-        git_commit: str | None = AUTO,
+        git_commit: str | GitCommit | None = AUTO,
         tags: Mapping[str, str] | None = None,
         graph: FeatureGraph | None = None,
     ) -> PushResult:
@@ -403,14 +408,10 @@ class LakeStore(Audits):
         Returns:
             Whether it was recorded now and the diff against the previous snapshot.
         """
-        commit_id = snapshots.detect_git_commit() if git_commit is AUTO else git_commit
         with self._ctx.guard("graph push"):
+            graph = graph or FeatureGraph.current()
             return snapshots.push_graph(
-                self._ctx,
-                graph or FeatureGraph.current(),
-                message=message,
-                git_commit=commit_id,
-                tags=tags,
+                self._ctx, graph, message=message, git_commit=git_commit, tags=tags
             )
 
     def graph_history(self) -> list[SnapshotRecord]:
@@ -449,6 +450,96 @@ class LakeStore(Audits):
         """
         with self._ctx.guard("doctor"):
             return doctor.examine(self._ctx, repair)
+
+    def lineage(
+        self,
+        feature: FeatureRef,
+        ids: SampleIds,
+        as_of: AsOfLike | None = None,
+        depth: int | None = None,
+    ) -> nw.DataFrame[pa.Table]:
+        """The exact rows that produced samples, recursively, as they were at ``as_of``.
+
+        Starts from the samples' rows live at ``as_of`` (now by default) and follows
+        ``metaxy_upstream`` to the upstream rows they were computed from: for each edge,
+        the latest row of that upstream sample, in any store of the fallback chain and
+        not a tombstone, with the recorded data version, written at or before the child.
+        Inputs are found even after they were superseded or soft-deleted.
+
+        Args:
+            feature: The feature class or key.
+            ids: One sample's ids (``{"sample_uid": "s1"}``), several, plain values for a
+                feature with one id column (``["s1", "s2"]``), or a frame of id columns.
+            as_of: An aware datetime or ISO 8601 text: the rows live then.
+            depth: How many edges to follow (all by default; 0: the rows alone).
+
+        Returns:
+            One row per row reached and parent edge: ``feature``, ``depth``,
+            ``parent_feature``, ``ids`` (struct), the system columns, ``values`` (the user
+            columns, a struct), ``code_versions`` (the writing snapshot's, null if it was
+            never recorded) and ``metaxy_store``. Empty when no sample has a live row.
+
+        Raises:
+            TimeTravelError: ``as_of`` is before the table existed or beyond its kept
+                history (the message names the horizon).
+            MissingIdColumnError: A sample lacks an id column (or other ids errors).
+        """
+        return self._audits.lineage(feature, ids, as_of, depth)
+
+    def explain(
+        self,
+        feature: FeatureRef,
+        ids: SampleIds,
+        *,
+        filters: FiltersByFeature | None = None,
+        global_filters: Filters = None,
+        staleness_predicates: Filters = None,
+        recursive: bool = False,
+    ) -> nw.DataFrame[pa.Table]:
+        """Why samples are new, stale or orphaned: one row per (sample, field, cause).
+
+        Causes: ``no_row`` (new), ``code_version`` (stored → expected code version of the
+        field; by elimination when nothing else differs, e.g. the row's snapshot was
+        never recorded), ``upstream_data`` (an upstream field's data version, stored →
+        expected, with the upstream commit that brought the new one),
+        ``upstream_deleted`` (orphaned: the upstream sample has no live row) and
+        ``predicate`` (a staleness predicate matched). Samples up to date have no row.
+
+        Args:
+            feature: The feature class or key.
+            ids: The samples (as for ``lineage``).
+            filters: As for ``resolve_update``.
+            global_filters: As for ``resolve_update``.
+            staleness_predicates: As for ``resolve_update``.
+            recursive: Explain each upstream data change in turn, up to the roots
+                (``feature`` and ``depth`` say which feature a row explains).
+
+        Returns:
+            ``ids``, ``feature``, ``depth``, ``status``, ``field``, ``cause``,
+            ``upstream_feature``, ``upstream_field``, ``stored``, ``expected``,
+            ``upstream_write_id``, ``upstream_created_at``.
+        """
+        return self._audits.explain(
+            feature, ids, filters, global_filters, staleness_predicates, recursive
+        )
+
+    def sample_status(
+        self, ids: SampleIds, graph: FeatureGraph | None = None
+    ) -> nw.DataFrame[pa.Table]:
+        """Where samples stand in every feature of the graph.
+
+        Args:
+            ids: The samples (as for ``lineage``); a feature whose id columns they do not
+                all name is left out.
+            graph: The feature graph (the current one by default).
+
+        Returns:
+            Per feature (upstream first) and sample: ``feature``, ``ids``, ``status``
+            (``up_to_date``, ``new``, ``stale``, ``orphaned`` or ``absent``),
+            ``metaxy_changed_fields`` (stale only), and the live row's
+            ``metaxy_created_at``, ``metaxy_write_id`` and ``metaxy_store``.
+        """
+        return self._audits.sample_status(ids, graph)
 
 
 def _entry(entry: object) -> tuple[StoreContext, dt.datetime | None]:

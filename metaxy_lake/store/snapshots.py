@@ -10,6 +10,8 @@ import logging
 import subprocess
 import time
 from collections.abc import Mapping
+from enum import Enum
+from typing import Final
 
 import pyarrow as pa
 
@@ -35,6 +37,17 @@ from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.ids import now_utc
 from metaxy_lake.store.tables.commit import CommitRequest, appending, commit
 from metaxy_lake.store.tables.context import StoreContext
+
+
+class GitCommit(Enum):
+    """A ``git_commit`` that is no commit id: how ``push_graph`` finds the commit."""
+
+    DETECT = "<auto>"
+    """Detect it from the working directory."""
+
+
+AUTO: Final = GitCommit.DETECT
+"""``push_graph``'s default ``git_commit``: detect it from the working directory."""
 
 ABSENT_RECHECK_S = 30.0
 """How long a store trusts that it has no catalog before it looks again."""
@@ -207,7 +220,7 @@ def push_graph(
     graph: FeatureGraph,
     *,
     message: str | None = None,
-    git_commit: str | None = None,
+    git_commit: str | GitCommit | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> PushResult:
     """Record the graph unless it is the latest snapshot already (see ``LakeStore.push_graph``).
@@ -215,6 +228,8 @@ def push_graph(
     Raises:
         UnknownFeatureError: The graph has no features.
     """
+    if isinstance(git_commit, GitCommit):
+        git_commit = detect_git_commit()
     ctx.check_writable("graph push")
     project = ctx.project
     snapshot = GraphSnapshot.of(graph)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.schema import CHANGED_FIELDS, PROVENANCE_BY_FIELD
+from metaxy_lake.store.audit.kinds import Status
 from metaxy_lake.store.audit.samples import id_values, sample_filter
 from metaxy_lake.store.resolve import resolving
 from metaxy_lake.store.tables.context import StoreContext
@@ -32,6 +33,14 @@ class AskedWork:
     new: list[dict[str, Any]]
     stale: list[dict[str, Any]]
     orphaned: list[dict[str, Any]]
+
+    def by_status(self) -> list[tuple[Status, list[dict[str, Any]]]]:
+        """Each status (new, stale, orphaned) with its rows."""
+        return [
+            (Status.NEW, self.new),
+            (Status.STALE, self.stale),
+            (Status.ORPHANED, self.orphaned),
+        ]
 
 
 def _rows(frame: Any) -> list[dict[str, Any]]:

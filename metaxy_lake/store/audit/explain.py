@@ -36,19 +36,13 @@ from metaxy_lake.schema import (
 )
 from metaxy_lake.store.audit.asked import asked_increment
 from metaxy_lake.store.audit.groups import GROUP, GroupReader
-from metaxy_lake.store.audit.lineage import Rows, as_frame, history_rows, parent_row, upstream_keys
-from metaxy_lake.store.audit.samples import SampleIds, id_values
+from metaxy_lake.store.audit.kinds import CauseKind, Status
+from metaxy_lake.store.audit.rows import Rows, as_frame, history_rows, parent_row, upstream_keys
+from metaxy_lake.store.audit.samples import id_values
 from metaxy_lake.store.resolve.resolving import filters_by_feature
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.store.tables.context import StoreContext
-from metaxy_lake.types import Filters, FiltersByFeature, filter_list
-
-NO_ROW = "no_row"
-CODE_VERSION = "code_version"
-UPSTREAM_DATA = "upstream_data"
-UPSTREAM_DELETED = "upstream_deleted"
-UPSTREAM_NEW = "upstream_new"
-PREDICATE = "predicate"
+from metaxy_lake.types import Filters, FiltersByFeature, SampleIds, filter_list
 
 CAUSE_SCHEMA = pa.schema(
     [
@@ -75,9 +69,9 @@ class Cause:
     ids: Mapping[str, Any]
     feature: str
     depth: int
-    status: str
+    status: Status
     field: str | None
-    cause: str
+    cause: CauseKind
     upstream_feature: str | None = None
     upstream_field: str | None = None
     stored: str | None = None
@@ -130,7 +124,9 @@ def field_causes(
     old_code = old.code.get(name) if old.code is not None else None
     new_code = new.code.get(name) if new.code is not None else None
     if old_code is not None and new_code is not None and old_code != new_code:
-        causes.append(Cause(**here, cause=CODE_VERSION, stored=old_code, expected=new_code))
+        causes.append(
+            Cause(**here, cause=CauseKind.CODE_VERSION, stored=old_code, expected=new_code)
+        )
     for up_key, up_field in field.deps:
         before, now = old.parents.get(up_key), new.parents.get(up_key)
         stored, expected = _data_version(before, str(up_field)), _data_version(now, str(up_field))
@@ -142,14 +138,16 @@ def field_causes(
         }
         if now_empty:  # an optional dep without a row now: deleted since, or never had one
             if not then_empty:
-                causes.append(Cause(**here, cause=UPSTREAM_DELETED, **upstream, stored=stored))
+                causes.append(
+                    Cause(**here, cause=CauseKind.UPSTREAM_DELETED, **upstream, stored=stored)
+                )
             continue
         if now is None or (not then_empty and before is not None and stored == expected):
             continue  # unchanged, or its row cannot be found
         causes.append(
             Cause(
                 **here,
-                cause=UPSTREAM_NEW if then_empty else UPSTREAM_DATA,
+                cause=CauseKind.UPSTREAM_NEW if then_empty else CauseKind.UPSTREAM_DATA,
                 **upstream,
                 stored="" if then_empty else stored,
                 expected=expected,
@@ -160,7 +158,9 @@ def field_causes(
         if before is not None and not before.get(GROUP):  # a group is explained no deeper
             changes.append(Change(up_key, str(up_field), before, now))
     if not causes:  # nothing else differs: the code it was computed with, by elimination
-        causes.append(Cause(**here, cause=CODE_VERSION, stored=old_code, expected=new_code))
+        causes.append(
+            Cause(**here, cause=CauseKind.CODE_VERSION, stored=old_code, expected=new_code)
+        )
     return causes, changes
 
 
@@ -272,10 +272,10 @@ def _stale(
             "ids": ids,
             "feature": str(definition.key),
             "depth": 0,
-            "status": "stale",
+            "status": Status.STALE,
         }
         if id_values(row, definition.id_columns) in matched:
-            out.append(Cause(**base, field=None, cause=PREDICATE))
+            out.append(Cause(**base, field=None, cause=CauseKind.PREDICATE))
         old = State(x.code_of(definition.key, old_row), old_parents, _recorded(old_row))
         new = State(code, new_parents, _recorded(row))
         for field in definition.fields:
@@ -302,9 +302,9 @@ def _orphaned(
                         ids,
                         str(definition.key),
                         0,
-                        "orphaned",
+                        Status.ORPHANED,
                         None,
-                        UPSTREAM_DELETED,
+                        CauseKind.UPSTREAM_DELETED,
                         upstream_feature=str(key),
                         stored=recorded.get(str(key)),
                     )
@@ -346,7 +346,14 @@ def explain(
         hits = x.rows(definition, ids, live=True, filters=[any_holds])
         matched = {id_values(r, definition.id_columns) for r in hits.rows}
     causes = [
-        Cause({c: r[c] for c in definition.id_columns}, str(definition.key), 0, "new", None, NO_ROW)
+        Cause(
+            {c: r[c] for c in definition.id_columns},
+            str(definition.key),
+            0,
+            Status.NEW,
+            None,
+            CauseKind.NO_ROW,
+        )
         for r in work.new
     ]
     causes += _stale(x, definition, work.stale, stored, matched, recursive)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from metaxy_lake.engine.increment import renamed_rows
 from metaxy_lake.engine.recipe import HashSettings, group_hash, map_value
-from metaxy_lake.engine.relations import SRC, latest, narwhals_filter, query
+from metaxy_lake.engine.relations import SRC, commit_order, latest, narwhals_filter, query
 from metaxy_lake.engine.sql import ident, idents
 from metaxy_lake.formats import AsOf
 from metaxy_lake.graph import FeatureDefinition, ResolvedDep
@@ -30,7 +30,6 @@ from metaxy_lake.schema import (
     DATA_VERSION_BY_FIELD,
     WRITE_ID,
 )
-from metaxy_lake.store.audit.samples import commit_order
 from metaxy_lake.store.tables.chain import ChainTable, chain_id_types, chain_rows, open_chain
 from metaxy_lake.store.tables.context import StoreContext
 

@@ -17,13 +17,11 @@ import pyarrow as pa
 from metaxy_lake.graph import FeatureGraph
 from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, TIMESTAMP, WRITE_ID
 from metaxy_lake.store.audit.asked import asked_increment
-from metaxy_lake.store.audit.lineage import as_frame, history_rows, union_fields
-from metaxy_lake.store.audit.samples import SampleIds, id_values, sample_records
+from metaxy_lake.store.audit.kinds import Status
+from metaxy_lake.store.audit.rows import as_frame, history_rows, union_fields
+from metaxy_lake.store.audit.samples import id_values, sample_records
 from metaxy_lake.store.tables.context import StoreContext
-
-UP_TO_DATE = "up_to_date"
-ABSENT = "absent"
-"""No live row, and nothing to compute from (no upstream row either)."""
+from metaxy_lake.types import SampleIds
 
 
 def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.DataFrame[pa.Table]:
@@ -44,16 +42,16 @@ def sample_status(ctx: StoreContext, ids: SampleIds, graph: FeatureGraph) -> nw.
         live = history_rows(ctx, con, definition, ctx.settings(graph), asked, live=True)
         id_fields += [live.keys.schema.field(c) for c in columns]
         rows = {id_values(r, columns): r for r in live.rows}
-        status: dict[tuple[Any, ...], tuple[str, list[str] | None]] = {}
+        status: dict[tuple[Any, ...], tuple[Status, list[str] | None]] = {}
         if not definition.is_root:
             work = asked_increment(ctx, definition, live.keys, live.rows)
-            for kind in ("new", "stale", "orphaned"):
-                for row in getattr(work, kind):
-                    status[id_values(row, columns)] = (kind, row.get(CHANGED_FIELDS))
+            for kind, found_rows in work.by_status():
+                for hit in found_rows:
+                    status[id_values(hit, columns)] = (kind, hit.get(CHANGED_FIELDS))
         for sample in live.keys.to_pylist():
             found = id_values(sample, columns)
             row = rows.get(found)
-            kind, changed = status.get(found, (UP_TO_DATE if row else ABSENT, None))
+            kind, changed = status.get(found, (Status.UP_TO_DATE if row else Status.ABSENT, None))
             records.append(
                 {
                     "feature": str(key),

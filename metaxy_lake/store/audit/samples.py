@@ -8,18 +8,14 @@ frame holding the id columns. Values are checked and cast as a write's ids are.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
 import narwhals as nw
 import pyarrow as pa
 
 from metaxy_lake.errors import MissingIdColumnError, UndeclaredColumnError
-from metaxy_lake.schema import CREATED_AT, WRITE_ID
 from metaxy_lake.store.write.frames import check_ids, to_arrow
-
-SampleIds: TypeAlias = Mapping[str, Any] | Sequence[Any] | Any
-"""One sample's ids (a mapping), several (mappings or, with one id column, values), or a
-frame of id columns."""
+from metaxy_lake.types import SampleIds
 
 
 def sample_records(ids: SampleIds, id_columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -30,35 +26,30 @@ def sample_records(ids: SampleIds, id_columns: Sequence[str]) -> list[dict[str, 
     """
     if isinstance(ids, Mapping):
         return [dict(ids)]
-    if isinstance(ids, Sequence) and not isinstance(ids, str | bytes):
-        out = []
-        for item in ids:
-            if isinstance(item, Mapping):
-                out.append(dict(item))
-            elif len(id_columns) == 1:
-                out.append({id_columns[0]: item})
-            else:
-                raise MissingIdColumnError(
-                    f"a plain id value ({item!r}) names a sample only with one id column; "
-                    f"give each sample as a mapping of {list(id_columns)}"
-                )
-        return out
+    items: Sequence[object]
     if isinstance(ids, str | bytes | int):
-        return sample_records([ids], id_columns)
-    return list(to_arrow(ids).to_pylist())
+        items = [ids]  # one plain value
+    elif isinstance(ids, Sequence):
+        items = ids
+    else:
+        return list(to_arrow(ids).to_pylist())
+    out = []
+    for item in items:
+        if isinstance(item, Mapping):
+            out.append(dict(item))
+        elif len(id_columns) == 1:
+            out.append({id_columns[0]: item})
+        else:
+            raise MissingIdColumnError(
+                f"a plain id value ({item!r}) names a sample only with one id column; "
+                f"give each sample as a mapping of {list(id_columns)}"
+            )
+    return out
 
 
 def id_values(row: Mapping[str, Any], id_columns: Sequence[str]) -> tuple[Any, ...]:
     """A row's id values, in the order of ``id_columns`` (a sample's key in a dict)."""
     return tuple(row[c] for c in id_columns)
-
-
-def commit_order(row: Mapping[str, Any]) -> tuple[Any, Any]:
-    """A row's place in its sample's history: the live-row rule's order.
-
-    (``metaxy_created_at``, ``metaxy_write_id``); the latest row is the greatest.
-    """
-    return (row[CREATED_AT], row[WRITE_ID])
 
 
 def _typed(value: Any, kind: pa.DataType) -> Any:

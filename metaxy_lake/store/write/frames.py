@@ -38,9 +38,10 @@ from metaxy_lake.schema import (
     canonical_id_type,
     is_id_type,
 )
+from metaxy_lake.types import FrameLike
 
 
-def to_arrow(frame: Any) -> pa.Table:
+def to_arrow(frame: FrameLike) -> pa.Table:
     """Return any narwhals-compatible frame (eager or lazy) as an Arrow table.
 
     Raises:
@@ -57,7 +58,7 @@ def to_arrow(frame: Any) -> pa.Table:
     return table
 
 
-def _converted(frame: Any) -> pa.Table:
+def _converted(frame: FrameLike) -> pa.Table:
     if isinstance(frame, pa.Table):
         return frame
     try:
