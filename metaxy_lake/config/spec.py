@@ -73,7 +73,7 @@ class StoreSpec:
     hash_algorithm: str = DEFAULT_HASH_ALGORITHM
     storage_options: Mapping[str, str] = field(default_factory=dict)
     read_only: bool = False
-    catalog: Mapping[str, Any] | None = None
+    catalog: Mapping[str, object] | None = None
     namespace: str | None = None
     commit_timeout_s: float | None = None
     project: str = DEFAULT_PROJECT
@@ -98,7 +98,7 @@ class StoreSpec:
         """
         return StorageConfig.resolve(self.storage_options)
 
-    def format_options(self) -> dict[str, Any]:
+    def format_options(self) -> dict[str, object]:
         """The format's options: read-only or not, Iceberg's catalog (expanded) and namespace.
 
         Raises:

@@ -19,7 +19,7 @@ from metaxy_lake.errors import (
 from metaxy_lake.filters import parse_filter_columns
 from metaxy_lake.graph.columns import arrow_type
 from metaxy_lake.graph.fields_mapping import FieldsMapping
-from metaxy_lake.graph.keys import FeatureKey, FieldKey, feature_key_of, fq_field_key
+from metaxy_lake.graph.keys import FeatureKey, FieldKey, KeyedFeature, feature_key_of, fq_field_key
 from metaxy_lake.graph.relationship import Kind, LineageRelationship
 from metaxy_lake.graph.spec import FeatureDep, FeatureSpec, FieldSpec
 from metaxy_lake.schema import SYSTEM_PREFIX, canonical_id_type, is_id_type
@@ -63,7 +63,7 @@ class FeatureDefinition:
     """Everything the graph knows about one feature."""
 
     key: FeatureKey
-    feature_class: type[Any]
+    feature_class: type[KeyedFeature]
     spec: FeatureSpec
     id_columns: tuple[str, ...]
     id_types: Mapping[str, pa.DataType]
@@ -310,7 +310,7 @@ def _resolve_field(
 
 
 def resolve_definition(
-    feature_class: type[Any],
+    feature_class: type[KeyedFeature],
     spec: FeatureSpec,
     known: Mapping[FeatureKey, FeatureDefinition],
 ) -> FeatureDefinition:

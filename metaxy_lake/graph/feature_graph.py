@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from metaxy_lake.errors import DuplicateFeatureError, UnknownFeatureError
 from metaxy_lake.graph import versioning
 from metaxy_lake.graph.definition import FeatureDefinition, resolve_definition
-from metaxy_lake.graph.keys import FeatureKey, FeatureRef, FieldKey, feature_key_of
+from metaxy_lake.graph.keys import FeatureKey, FeatureRef, FieldKey, KeyedFeature, feature_key_of
 from metaxy_lake.graph.spec import FeatureSpec
 from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH, check_hash_length
 
@@ -70,7 +69,7 @@ class FeatureGraph:
 
     # --- registration ---------------------------------------------------------------------
 
-    def add(self, feature_class: type[Any], spec: FeatureSpec) -> FeatureDefinition:
+    def add(self, feature_class: type[KeyedFeature], spec: FeatureSpec) -> FeatureDefinition:
         """Register a feature class; raise a ``FeatureDefinitionError`` if it is invalid."""
         key = spec.feature_key
         if key in self._features:

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import narwhals as nw
@@ -111,7 +110,7 @@ class LakeStore:
         hash_algorithm: str = DEFAULT_HASH_ALGORITHM,
         storage_options: Mapping[str, str] | None = None,
         read_only: bool = False,
-        catalog: Mapping[str, Any] | None = None,
+        catalog: Mapping[str, object] | None = None,
         namespace: str | None = None,
         commit_timeout_s: float | None = None,
         engine: EngineSession | None = None,
