@@ -26,6 +26,7 @@ from metaxy_lake.errors import (
     InvalidFilterError,
     InvalidFrameError,
     InvalidKeyError,
+    InvalidKindError,
     InvalidShardError,
     LineageError,
     MetaxyLakeError,
@@ -37,6 +38,7 @@ from metaxy_lake.errors import (
     ProvenanceKeysError,
     ReadOnlyStoreError,
     SchemaEvolutionError,
+    ScopeArgumentsError,
     SecretExposureError,
     StorageAccessError,
     StoreConfigError,
@@ -66,8 +68,8 @@ from metaxy_lake.graph import (
     set_default_hash_length,
 )
 from metaxy_lake.ids import use_clock
-from metaxy_lake.increment import Increment
-from metaxy_lake.store import LakeStore, StoreSpec, WriteResult
+from metaxy_lake.increment import Increment, IncrementKind, ResolvePath
+from metaxy_lake.store import LakeStore, ResolveScope, StoreSpec, WriteResult
 from metaxy_lake.types import AsOfLike, FeatureRef, FilterExpr, Filters, FiltersByFeature, FrameLike
 
 set_default_hash_length(default_hash_length)  # the default graph reads metaxy_lake.toml
@@ -107,9 +109,11 @@ __all__ = [
     "FrameLike",
     "HashSettingsMismatchError",
     "Increment",
+    "IncrementKind",
     "InvalidFilterError",
     "InvalidFrameError",
     "InvalidKeyError",
+    "InvalidKindError",
     "InvalidShardError",
     "LakeStore",
     "LineageError",
@@ -123,7 +127,10 @@ __all__ = [
     "ProjectConfig",
     "ProvenanceKeysError",
     "ReadOnlyStoreError",
+    "ResolvePath",
+    "ResolveScope",
     "SchemaEvolutionError",
+    "ScopeArgumentsError",
     "SecretExposureError",
     "StorageAccessError",
     "StoreConfigError",

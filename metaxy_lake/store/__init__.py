@@ -1,7 +1,8 @@
 """Stores: the user-facing facade over formats and the engine."""
 
 from metaxy_lake.store.lake_store import LakeStore
+from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.spec import StoreSpec
 from metaxy_lake.store.tables.commit import WriteResult
 
-__all__ = ["LakeStore", "StoreSpec", "WriteResult"]
+__all__ = ["LakeStore", "ResolveScope", "StoreSpec", "WriteResult"]

@@ -13,6 +13,7 @@ from metaxy_lake.graph import FeatureGraph, FeatureRef
 from metaxy_lake.store.audit import explain, lineage, sample_status
 from metaxy_lake.store.audit.samples import SampleIds
 from metaxy_lake.store.options import feature_name
+from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature
 
@@ -92,15 +93,8 @@ class Audits:
             ``upstream_write_id``, ``upstream_created_at``.
         """
         with self._ctx.guard(f"explain of {feature_name(feature)}"):
-            return explain.explain(
-                self._ctx,
-                feature,
-                ids,
-                filters=filters,
-                global_filters=global_filters,
-                staleness_predicates=staleness_predicates,
-                recursive=recursive,
-            )
+            scope = ResolveScope.of(filters, global_filters, staleness_predicates)
+            return explain.explain(self._ctx, feature, ids, scope=scope, recursive=recursive)
 
     def sample_status(
         self, ids: SampleIds, graph: FeatureGraph | None = None
