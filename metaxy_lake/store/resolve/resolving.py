@@ -13,6 +13,7 @@ from dataclasses import replace
 import duckdb
 import pyarrow as pa
 
+from metaxy_lake.engine import expected
 from metaxy_lake.engine import increment as engine
 from metaxy_lake.engine.relations import Relation, arrow_types, check_shard, latest, narwhals_flag
 from metaxy_lake.engine.sql import idents
@@ -54,7 +55,7 @@ def resolve_update(
     con = ctx.engine.cursor()  # the increment's temporary tables live and die with it
     target = open_chain(ctx, definition, settings)
     id_types = chain_id_types(target, definition)
-    upstream: list[engine.UpstreamInput] = []
+    upstream: list[expected.UpstreamInput] = []
     checked: Relation | None = None
     deps: list[tuple[ResolvedDep, FeatureDefinition, list[ChainTable]]] = []
     if definition.is_root:
@@ -78,7 +79,7 @@ def resolve_update(
                 dep_types = {s: keys[n] for s, n in dep.id_columns.items()}
             rows = chain_rows(con, dep_tables, dep_def, dep_types)
             filters = [*dep.filters, *per_feature.get(dep.key, [])]
-            upstream.append(engine.UpstreamInput(dep, rows, filters))
+            upstream.append(expected.UpstreamInput(dep, rows, filters))
     request = engine.IncrementRequest(
         definition=definition,
         settings=settings,
@@ -138,7 +139,7 @@ def _render(
 ) -> RenderedScope | None:
     """The request's scope as DuckDB renders it over its relations."""
     upstream = [
-        (s.dep, engine.renamed_rows(s.rows, s.dep), list(s.filters)) for s in request.upstream
+        (s.dep, expected.renamed_rows(s.rows, s.dep), list(s.filters)) for s in request.upstream
     ]
     return render(
         con, request.definition, request.target_rows, list(request.target_filters), upstream, scope
