@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ray.data.block import DataBatch
 from ray.exceptions import RayError, RayTaskError, UserCodeException
 
 from metaxy_lake.increment import TODO_KINDS
@@ -17,7 +18,7 @@ from metaxy_lake.types import FeatureRef, Filters, FiltersByFeature
 def run_increment(
     store: object,
     feature: FeatureRef,
-    fn: Callable[[Any], Any],
+    fn: Callable[[DataBatch], DataBatch],
     *,
     shards: int,
     kinds: Sequence[str] = TODO_KINDS,
