@@ -26,6 +26,7 @@ from metaxy_lake.errors import (
     InvalidFilterError,
     InvalidFrameError,
     InvalidKeyError,
+    InvalidKindError,
     InvalidShardError,
     LineageError,
     MetaxyLakeError,
@@ -37,6 +38,7 @@ from metaxy_lake.errors import (
     ProvenanceKeysError,
     ReadOnlyStoreError,
     SchemaEvolutionError,
+    ScopeArgumentsError,
     SecretExposureError,
     StorageAccessError,
     StoreConfigError,
@@ -66,8 +68,8 @@ from metaxy_lake.graph import (
     set_default_hash_length,
 )
 from metaxy_lake.ids import use_clock
-from metaxy_lake.increment import Increment
-from metaxy_lake.store import LakeStore, WriteResult, open_store
+from metaxy_lake.increment import Increment, IncrementKind, ResolvePath
+from metaxy_lake.store import LakeStore, ResolveScope, WriteResult, open_store
 from metaxy_lake.types import (
     AsOfLike,
     FeatureRef,
@@ -117,9 +119,11 @@ __all__ = [
     "HashSettingsMismatchError",
     "IdValue",
     "Increment",
+    "IncrementKind",
     "InvalidFilterError",
     "InvalidFrameError",
     "InvalidKeyError",
+    "InvalidKindError",
     "InvalidShardError",
     "LakeStore",
     "LineageError",
@@ -133,8 +137,11 @@ __all__ = [
     "ProjectConfig",
     "ProvenanceKeysError",
     "ReadOnlyStoreError",
+    "ResolvePath",
+    "ResolveScope",
     "SampleIds",
     "SchemaEvolutionError",
+    "ScopeArgumentsError",
     "SecretExposureError",
     "StorageAccessError",
     "StoreConfigError",

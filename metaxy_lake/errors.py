@@ -217,5 +217,13 @@ class InvalidFilterError(MetaxyLakeError, ValueError):
     """A filter expression cannot be applied (an unknown column, a wrong type...)."""
 
 
+class InvalidKindError(MetaxyLakeError, ValueError):
+    """Kinds of samples to compute are not some of ``new`` and ``stale``."""
+
+
+class ScopeArgumentsError(MetaxyLakeError, ValueError):
+    """A resolve got ``scope=`` and also filters, predicates or a shard: pass one way."""
+
+
 class ExpiryRefusedError(MetaxyLakeError):
     """``expire`` would remove a table version the newest checkpoint of a target reads."""

@@ -1,26 +1,71 @@
-"""The ``Increment``: what a feature needs to (re)compute."""
+"""The ``Increment``: what a feature needs to (re)compute.
+
+Its rows live where they were computed (DuckDB, behind ``IncrementRows``:
+``store.resolve.rows``); this module names them and says what they mean.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, TypeAlias
 
-import duckdb
 import narwhals as nw
+from narwhals.typing import IntoLazyFrame
 
-from metaxy_lake.engine.relations import check_shard, shard_sql
-from metaxy_lake.engine.sql import ident, lit
+from metaxy_lake.errors import InvalidKindError
 from metaxy_lake.graph.keys import FeatureKey
-from metaxy_lake.schema import CHANGED_FIELDS, STATUS
 
-TODO_KINDS = ("new", "stale")
+
+class IncrementKind(StrEnum):
+    """A kind of sample of an increment (the value is what ``metaxy_status`` says)."""
+
+    NEW = "new"
+    STALE = "stale"
+    ORPHANED = "orphaned"
+
+
+class ResolvePath(StrEnum):
+    """How a resolve was computed (``Increment.path``)."""
+
+    FULL = "full"
+    """Every sample was hashed and compared."""
+    CHECKPOINT = "checkpoint"
+    """Only the candidates a checkpoint leaves were hashed and compared."""
+
+
+TODO_KINDS: tuple[IncrementKind, ...] = (IncrementKind.NEW, IncrementKind.STALE)
 """The kinds of samples there is something to compute for (``Increment.todo``)."""
 
+LazyRows: TypeAlias = nw.LazyFrame[IntoLazyFrame]
+"""Rows of an increment: a lazy narwhals frame (over DuckDB)."""
 
-def check_kinds(kinds: Sequence[str]) -> None:
-    """Raise ``ValueError`` unless ``kinds`` are some of ``new`` and ``stale``."""
+
+def check_kinds(kinds: Sequence[str]) -> tuple[IncrementKind, ...]:
+    """``kinds`` as increment kinds, when they are some of ``new`` and ``stale``.
+
+    Raises:
+        InvalidKindError: No kind, or one that is neither ``new`` nor ``stale``.
+    """
     if not kinds or any(k not in TODO_KINDS for k in kinds):
-        raise ValueError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
+        raise InvalidKindError(f"kinds are some of {list(TODO_KINDS)}, got {list(kinds)}")
+    return tuple(IncrementKind(k) for k in kinds)
+
+
+class IncrementRows(Protocol):
+    """Where an increment's rows are computed (``store.resolve.rows.DuckDBRows``)."""
+
+    def of_kind(self, kind: IncrementKind) -> LazyRows:
+        """The rows of one kind."""
+
+    def todo(self, kinds: tuple[IncrementKind, ...]) -> LazyRows:
+        """The rows of ``kinds`` (checked) in one frame with ``metaxy_status``."""
+
+    def shard_counts(
+        self, columns: Sequence[str], count: int, kinds: tuple[IncrementKind, ...]
+    ) -> list[int]:
+        """How many rows of ``kinds`` each of ``count`` shards (by ``columns``) holds."""
 
 
 @dataclass(frozen=True)
@@ -51,48 +96,39 @@ class Increment:
     """
 
     feature: FeatureKey
-    _new: duckdb.DuckDBPyRelation
-    _stale: duckdb.DuckDBPyRelation
-    _orphaned: duckdb.DuckDBPyRelation
+    _rows: IncrementRows
     _counts: dict[str, int]
-    path: str = "full"
+    path: ResolvePath = ResolvePath.FULL
     candidates: int | None = None
     reason: str = ""
     id: str = ""
     shard_columns: tuple[str, ...] = ()
 
     @property
-    def new(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+    def new(self) -> LazyRows:
         """Samples to compute for the first time."""
-        return nw.from_native(self._new)
+        return self._rows.of_kind(IncrementKind.NEW)
 
     @property
-    def stale(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+    def stale(self) -> LazyRows:
         """Samples to recompute, with ``metaxy_changed_fields``."""
-        return nw.from_native(self._stale)
+        return self._rows.of_kind(IncrementKind.STALE)
 
     @property
-    def orphaned(self) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+    def orphaned(self) -> LazyRows:
         """Stored live rows whose upstream is gone."""
-        return nw.from_native(self._orphaned)
+        return self._rows.of_kind(IncrementKind.ORPHANED)
 
-    def todo(self, kinds: Sequence[str] = TODO_KINDS) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
+    def todo(self, kinds: Sequence[str] = TODO_KINDS) -> LazyRows:
         """The samples to compute, of ``kinds``, in one frame with ``metaxy_status``.
 
         ``metaxy_status`` says ``new`` or ``stale``; ``metaxy_changed_fields`` is null on
         new rows. ``write`` drops both.
 
         Raises:
-            ValueError: A kind is neither ``new`` nor ``stale``.
+            InvalidKindError: A kind is neither ``new`` nor ``stale`` (a ``ValueError``).
         """
-        check_kinds(kinds)
-        stale = self._stale.project(f"*, {lit('stale')} AS {ident(STATUS)}")
-        columns = ", ".join(ident(c) for c in stale.columns)
-        no_fields = f"CAST(NULL AS VARCHAR[]) AS {ident(CHANGED_FIELDS)}"
-        new = self._new.project(f"*, {no_fields}, {lit('new')} AS {ident(STATUS)}")
-        new = new.project(columns)
-        chosen = [rel for kind, rel in (("new", new), ("stale", stale)) if kind in kinds]
-        return nw.from_native(chosen[0] if len(chosen) == 1 else chosen[0].union(chosen[1]))
+        return self._rows.todo(check_kinds(kinds))
 
     def shard_counts(self, count: int, kinds: Sequence[str] = TODO_KINDS) -> list[int]:
         """How many samples to compute each of ``count`` shards holds (the fan-out's balance).
@@ -101,15 +137,9 @@ class Increment:
 
         Raises:
             InvalidShardError: ``count`` is not a positive integer.
+            InvalidKindError: A kind is neither ``new`` nor ``stale``.
         """
-        check_shard((0, count))
-        rows = self.todo(kinds).to_native()
-        shard = shard_sql(self.shard_columns, count)
-        found = rows.aggregate(f"{shard} AS shard, count(*) AS n", shard).fetchall()
-        per_shard = [0] * count
-        for index, n in found:
-            per_shard[int(index)] = int(n)
-        return per_shard
+        return self._rows.shard_counts(self.shard_columns, count, check_kinds(kinds))
 
     def counts(self) -> dict[str, int]:
         """Number of new, stale and orphaned samples."""

@@ -24,10 +24,12 @@ import narwhals as nw
 import polars as pl
 import pytest
 from helpers import root_rows
+from pyarrow import fs as pafs
 
 import metaxy_lake as mxl
 from metaxy_lake.catalog.checkpoints import CHECKPOINTS_DIR
 from metaxy_lake.failpoints import CHECKPOINT_BEFORE_MOVE, ENV
+from metaxy_lake.storage import pyarrow_filesystem
 from metaxy_lake.store.resolve import checkpointing
 
 N = 40
@@ -451,3 +453,42 @@ def test_a_delta_commit_landing_while_history_is_read(
     assert [r[0] for r in rows_of(with_race)["orphaned"]] == ["s001"]
     inc = resolved(store, caption)
     assert inc.counts()["orphaned"] == 1
+
+
+@pytest.mark.locations("local", "s3")
+def test_a_bug_on_the_checkpoint_path_fails_while_damaged_checkpoints_scan_in_full(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only named checkpoint problems fall back to a full scan; a bug is never hidden."""
+    store, video, caption = pipeline
+    store.write(video, videos(range(3), salt="v2"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug reading pending ids")
+
+    with monkeypatch.context() as patch:  # a bug where a resolve starts from a checkpoint
+        patch.setattr(checkpointing, "read_pending", broken)
+        with pytest.raises(ZeroDivisionError, match="a bug reading pending ids"):
+            store.resolve_update(caption)
+
+    def wrong(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a bug recording a checkpoint")
+
+    with monkeypatch.context() as patch:  # a bug where it records one
+        patch.setattr(checkpointing, "write_checkpoint", wrong)
+        with pytest.raises(AssertionError, match="a bug recording a checkpoint"):
+            store.resolve_update(caption)
+
+    # every checkpoint file of the target damaged on disk (cut short): a full scan, right
+    fs, base = pyarrow_filesystem(f"{store.root}/{CHECKPOINTS_DIR}", store.storage)
+    files = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    damaged = [f.path for f in files if f.type == pafs.FileType.File]
+    assert damaged
+    for path in damaged:
+        with fs.open_input_stream(path) as handle:
+            head = handle.read(20)
+        with fs.open_output_stream(path) as handle:
+            handle.write(head)
+    inc = resolved(store, caption)
+    assert (inc.path, inc.reason) == ("full", "no usable checkpoint")
+    assert inc.counts() == {"new": 0, "stale": 3, "orphaned": 0}

@@ -202,8 +202,34 @@ def test_todo_holds_new_and_stale_with_their_status_and_shard_counts_split_it(se
     assert counts == [p["new"] + p["stale"] for p in parts] and sum(counts) == 7
     with pytest.raises(mxl.InvalidShardError):
         inc.shard_counts(0)
-    with pytest.raises(ValueError, match="kinds"):
+    with pytest.raises(mxl.InvalidKindError, match="kinds"):
         inc.todo(("orphaned",))
+    with pytest.raises(mxl.InvalidKindError, match="kinds"):
+        inc.shard_counts(2, ())
+
+
+def test_a_resolve_scope_is_the_keyword_arguments_as_one_value(seeded) -> None:
+    store, root, leaf = seeded
+    write_increment(store, leaf, score=1.0)
+    store.write(root, root_rows({u: {"x": "v2"} for u in UIDS[:20]}, split=["train"] * 20))
+    keywords = {
+        "filters": {root: nw.col("sample_uid") < "s15"},
+        "global_filters": nw.col("split") == "train",
+        "staleness_predicates": nw.col("sample_uid") == "s30",
+        "shard": (1, 2),
+    }
+    scope = mxl.ResolveScope.of(**keywords)
+    by_keywords = store.resolve_update(leaf, **keywords)
+    by_scope = store.resolve_update(leaf, scope=scope)
+    assert increment_ids(by_scope) == increment_ids(by_keywords)
+    assert by_scope.id == by_keywords.id  # the same scope, rendered alike
+    assert by_scope.counts() != store.resolve_update(leaf).counts()
+    before = store.history(leaf)
+    with pytest.raises(mxl.ScopeArgumentsError, match="either scope= or"):
+        store.resolve_update(leaf, scope=scope, shard=(0, 2))
+    assert store.history(leaf) == before
+    with pytest.raises(mxl.InvalidShardError):
+        scope.with_shard((2, 2))
 
 
 def test_shards_of_a_window_filter_add_up_to_the_whole(seeded) -> None:

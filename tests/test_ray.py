@@ -221,7 +221,7 @@ def test_bad_input_is_refused_before_any_task_runs(tmp_path: Path) -> None:
     _clips(store, 10)
     with pytest.raises(mxl.InvalidShardError):
         read_increment(store, Embedding, shards=0)
-    with pytest.raises(ValueError, match="kinds"):
+    with pytest.raises(mxl.InvalidKindError, match="kinds"):
         read_increment(store, Embedding, shards=2, kinds=("orphaned",))
     with pytest.raises(mxl.UnknownFeatureError, match="fanout/nothing"):
         read_increment(store, "fanout/nothing", shards=2)

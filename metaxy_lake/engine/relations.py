@@ -129,7 +129,7 @@ def only_samples(rel: Relation, samples: Relation, columns: Mapping[str, str]) -
     return rel.set_alias("_mxl_r").join(samples.set_alias("_mxl_s"), condition, how="semi")
 
 
-def filter_sql(con: duckdb.DuckDBPyConnection, rel: Relation, exprs: Sequence[Any]) -> str:
+def filter_sql(con: duckdb.DuckDBPyConnection, rel: Relation, exprs: Sequence[nw.Expr]) -> str:
     """Narwhals expressions (ANDed) as DuckDB renders them over ``rel``'s columns.
 
     Rendered as ``narwhals_flag`` applies them; the text names no table and no Python
@@ -178,7 +178,7 @@ def in_shard(rel: Relation, id_columns: Sequence[str], shard: tuple[int, int] | 
 
 
 @contextmanager
-def _applying(exprs: Sequence[Any]) -> Iterator[None]:
+def _applying(exprs: Sequence[nw.Expr]) -> Iterator[None]:
     """Name the expressions when narwhals or DuckDB cannot apply them."""
     try:
         yield
@@ -188,7 +188,7 @@ def _applying(exprs: Sequence[Any]) -> Iterator[None]:
         ) from exc
 
 
-def narwhals_filter(rel: Relation, exprs: Sequence[Any]) -> Relation:
+def narwhals_filter(rel: Relation, exprs: Sequence[nw.Expr]) -> Relation:
     """Apply narwhals expressions (ANDed) to a relation.
 
     Raises:
@@ -202,7 +202,7 @@ def narwhals_filter(rel: Relation, exprs: Sequence[Any]) -> Relation:
     return native
 
 
-def narwhals_flag(rel: Relation, exprs: Sequence[Any], name: str, *, every: bool) -> Relation:
+def narwhals_flag(rel: Relation, exprs: Sequence[nw.Expr], name: str, *, every: bool) -> Relation:
     """Add a boolean column: every (or any) expression holds; a null counts as false.
 
     With no expressions the flag is ``every`` (all of none hold; any of none does not).

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from metaxy_lake.config import import_features, load_config
 from metaxy_lake.errors import ConfigError, UnknownFeatureError
-from metaxy_lake.graph import FeatureGraph, FeatureRef, feature_key_of
-from metaxy_lake.graph.feature_graph import set_default_hash_length
+from metaxy_lake.graph import FeatureGraph, FeatureRef, feature_key_of, set_default_hash_length
 from metaxy_lake.graph.versioning import DEFAULT_HASH_LENGTH
 
 _MAIN_ALIAS = "__mxl_main__"

@@ -9,9 +9,8 @@ in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 import ray
@@ -20,12 +19,13 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from metaxy_lake.config import StoreSpec
-from metaxy_lake.engine.relations import check_shard
-from metaxy_lake.increment import TODO_KINDS, check_kinds
+from metaxy_lake.errors import ScopeArgumentsError
+from metaxy_lake.increment import TODO_KINDS, IncrementKind, check_kinds
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
 from metaxy_lake.store import LakeStore
-from metaxy_lake.types import Filters, FiltersByFeature
+from metaxy_lake.store.resolve.scope import ResolveScope
+from metaxy_lake.types import FeatureRef, Filters, FiltersByFeature
 
 BLOCK_ROWS = 100_000
 """Rows per block a read task yields (a shard larger than that yields several)."""
@@ -38,38 +38,26 @@ class ShardRead:
     Attributes:
         store: The store's spec.
         feature: The feature's handle.
-        shard: ``(index, count)``.
+        scope: ``resolve_update``'s scope, with the shard ``(index, count)``.
         kinds: ``new``, ``stale`` or both.
-        filters: ``resolve_update``'s filters by feature key.
-        global_filters: Its global filters.
-        staleness_predicates: Its staleness predicates.
         block_rows: Rows per block at most.
     """
 
     store: StoreSpec
     feature: FeatureHandle
-    shard: tuple[int, int]
-    kinds: tuple[str, ...] = TODO_KINDS
-    filters: Mapping[str, Filters] = field(default_factory=dict)
-    global_filters: Filters = None
-    staleness_predicates: Filters = None
+    scope: ResolveScope
+    kinds: tuple[IncrementKind, ...] = TODO_KINDS
     block_rows: int = BLOCK_ROWS
 
     def blocks(self) -> Iterator[pa.Table]:
         """Resolve the shard and yield its samples to compute, tagged with ``metaxy_batch``."""
         store = LakeStore.from_spec(self.store)
-        filters: FiltersByFeature = {key: exprs for key, exprs in self.filters.items()}
-        increment = store.resolve_update(
-            self.feature.resolve(),
-            filters=filters or None,
-            global_filters=self.global_filters,
-            staleness_predicates=self.staleness_predicates,
-            shard=self.shard,
-        )
+        increment = store.resolve_update(self.feature.resolve(), scope=self.scope)
         # in id order, so that a task Ray runs again on unchanged tables slices alike
         todo = increment.todo(self.kinds).sort(*increment.shard_columns)
         rows = todo.collect().to_arrow()
-        index, count = self.shard
+        assert self.scope.shard is not None, "a read task resolves one shard"
+        index, count = self.scope.shard
         for block, start in enumerate(range(0, max(rows.num_rows, 1), self.block_rows)):
             part = rows.slice(start, self.block_rows)
             tag = f"{increment.id}/{index}-{count}/{block}"
@@ -104,13 +92,9 @@ class IncrementDatasource(Datasource):
         return "MetaxyIncrement"
 
 
-def _key(ref: Any) -> str:
-    return str(FeatureHandle.of(ref).key)
-
-
 def read_increment(
     store: object,
-    feature: Any,
+    feature: FeatureRef,
     *,
     shards: int,
     kinds: Sequence[str] = TODO_KINDS,
@@ -118,6 +102,7 @@ def read_increment(
     global_filters: Filters = None,
     staleness_predicates: Filters = None,
     block_rows: int = BLOCK_ROWS,
+    scope: ResolveScope | None = None,
 ) -> Dataset:
     """A feature's increment as a Ray Dataset whose blocks are shards resolved in tasks.
 
@@ -138,30 +123,28 @@ def read_increment(
         global_filters: As ``resolve_update``'s.
         staleness_predicates: As ``resolve_update``'s.
         block_rows: Rows per block at most.
+        scope: As ``resolve_update``'s (without a shard: each task adds its own).
 
     Raises:
         InvalidShardError: ``shards`` is not a positive integer.
-        ValueError: A kind is neither ``new`` nor ``stale``.
-        UnknownFeatureError: The feature is unknown.
+        InvalidKindError: A kind is neither ``new`` nor ``stale``.
+        UnknownFeatureError: The feature, or a filter's feature, is unknown.
+        ScopeArgumentsError: ``scope`` and any of the arguments it replaces, or a scope
+            with a shard.
         StoreConfigError: ``store`` names no store.
         SecretExposureError: The store's settings hold a literal credential (tasks
             would carry it): pass it as a ``${VAR}`` reference.
     """
-    check_shard((0, shards))  # everything is checked before any task starts
-    check_kinds(kinds)
+    given = ResolveScope.given(scope, filters, global_filters, staleness_predicates)
+    if given.shard is not None:
+        raise ScopeArgumentsError("read_increment shards the scope itself: pass one without")
+    given.with_shard((0, shards))  # everything is checked before any task starts
+    checked = check_kinds(kinds)
     spec, handle = StoreSpec.of(store).portable(), FeatureHandle.of(feature)
-    by_key = {_key(ref): exprs for ref, exprs in (filters or {}).items()}
+    for key in given.filters:  # known here, or by the modules the configuration names
+        FeatureHandle.of(key)
     reads = [
-        ShardRead(
-            spec,
-            handle,
-            (index, shards),
-            tuple(kinds),
-            by_key,
-            global_filters,
-            staleness_predicates,
-            block_rows,
-        )
+        ShardRead(spec, handle, given.with_shard((index, shards)), checked, block_rows)
         for index in range(shards)
     ]
     dataset: Dataset = ray.data.read_datasource(

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ray.data.block import DataBatch
 from ray.exceptions import RayError, RayTaskError, UserCodeException
 
 from metaxy_lake.increment import TODO_KINDS
 from metaxy_lake.ray.reading import BLOCK_ROWS, read_increment
 from metaxy_lake.ray.sink import LakeDatasink
-from metaxy_lake.types import Filters, FiltersByFeature
+from metaxy_lake.store.resolve.scope import ResolveScope
+from metaxy_lake.types import FeatureRef, Filters, FiltersByFeature
 
 
 def run_increment(
     store: object,
-    feature: Any,
-    fn: Callable[[Any], Any],
+    feature: FeatureRef,
+    fn: Callable[[DataBatch], DataBatch],
     *,
     shards: int,
     kinds: Sequence[str] = TODO_KINDS,
@@ -26,6 +28,7 @@ def run_increment(
     batch_format: str = "pyarrow",
     block_rows: int = BLOCK_ROWS,
     rows_per_write: int | None = None,
+    scope: ResolveScope | None = None,
     **map_batches_args: Any,
 ) -> list[int]:
     """Compute a feature's increment on Ray with ``fn`` and write it, exactly once.
@@ -45,6 +48,7 @@ def run_increment(
         batch_format: ``pyarrow``, ``pandas`` or ``numpy``.
         block_rows: Rows per block at most.
         rows_per_write: As ``LakeDatasink``'s: None writes each shard in one commit.
+        scope: As ``read_increment``'s.
         **map_batches_args: Passed to ``map_batches`` (``batch_size``, ``num_gpus``...).
 
     Returns:
@@ -63,6 +67,7 @@ def run_increment(
         global_filters=global_filters,
         staleness_predicates=staleness_predicates,
         block_rows=block_rows,
+        scope=scope,
     )
     map_batches_args.setdefault("batch_size", None)
     computed = dataset.map_batches(fn, batch_format=batch_format, **map_batches_args)

@@ -40,6 +40,7 @@ from metaxy_lake.store import doctor, snapshots
 from metaxy_lake.store.audit.audits import Audits
 from metaxy_lake.store.doctor import Damage
 from metaxy_lake.store.resolve import resolving
+from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.snapshots import AUTO, GitCommit
 from metaxy_lake.store.tables import reading
 from metaxy_lake.store.tables.chain import fallback_links
@@ -351,6 +352,7 @@ class LakeStore:
         staleness_predicates: Filters = None,
         shard: tuple[int, int] | None = None,
         checkpoint: bool = True,
+        scope: ResolveScope | None = None,
     ) -> Increment:
         """Compute what a feature needs to (re)compute, in one DuckDB query.
 
@@ -370,22 +372,19 @@ class LakeStore:
                 is stale.
             shard: ``(index, count)``: keep only this shard of samples.
             checkpoint: False: neither start from a checkpoint nor record one.
+            scope: ``filters``, ``global_filters``, ``staleness_predicates`` and
+                ``shard`` as one value (instead of them).
 
         Raises:
             UnknownFeatureError: The feature, or a filter's feature, is unknown.
+            ScopeArgumentsError: ``scope`` and any of the arguments it replaces.
             MissingUpstreamValueError: A required upstream data version is null.
             StorageAccessError: The object store failed a request.
         """
         with self._ctx.guard(f"resolve of {feature_name(feature)}"):
+            given = ResolveScope.given(scope, filters, global_filters, staleness_predicates, shard)
             return resolving.resolve_update(
-                self._ctx,
-                feature,
-                samples=samples,
-                filters=filters,
-                global_filters=global_filters,
-                staleness_predicates=staleness_predicates,
-                shard=shard,
-                checkpoint=checkpoint,
+                self._ctx, feature, scope=given, samples=samples, checkpoint=checkpoint
             )
 
     def push_graph(

@@ -18,7 +18,7 @@ from metaxy_lake.cli.samples import IdOption, flat, parse_ids
 from metaxy_lake.errors import InvalidFilterError
 from metaxy_lake.filters import parse_filter
 from metaxy_lake.graph import FeatureDefinition
-from metaxy_lake.increment import Increment
+from metaxy_lake.increment import Increment, ResolvePath
 from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, WRITE_ID
 from metaxy_lake.store import LakeStore
 
@@ -83,7 +83,7 @@ def live_by_store(store: LakeStore, feature: FeatureDefinition) -> str:
 
 def path_text(inc: Increment) -> str:
     """How a resolve was computed: the candidates a checkpoint left, or a full scan and why."""
-    if inc.path == "checkpoint":
+    if inc.path is ResolvePath.CHECKPOINT:
         return f"checkpoint, {inc.candidates:,} checked"
     return f"full scan ({inc.reason})" if inc.reason else "full scan"
 

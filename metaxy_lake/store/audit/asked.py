@@ -22,8 +22,8 @@ from metaxy_lake.schema import CHANGED_FIELDS, PROVENANCE_BY_FIELD
 from metaxy_lake.store.audit.kinds import Status
 from metaxy_lake.store.audit.samples import id_values, sample_filter
 from metaxy_lake.store.resolve import resolving
+from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.tables.context import StoreContext
-from metaxy_lake.types import Filters, FiltersByFeature, filter_list
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,7 @@ def asked_increment(
     definition: FeatureDefinition,
     keys: pa.Table,
     live: Sequence[Mapping[str, Any]],
-    *,
-    filters: FiltersByFeature | None = None,
-    global_filters: Filters = None,
-    staleness_predicates: Filters = None,
+    scope: ResolveScope | None = None,
 ) -> AskedWork:
     """What the samples ``keys`` (with live rows ``live``) need, as ``resolve_update`` says.
 
@@ -65,9 +62,7 @@ def asked_increment(
         definition: A non-root feature.
         keys: The samples asked about (the id columns, checked and typed).
         live: Their live rows.
-        filters: As for ``resolve_update``.
-        global_filters: As for ``resolve_update``.
-        staleness_predicates: As for ``resolve_update``.
+        scope: As for ``resolve_update`` (none by default).
     """
     on = list(definition.join_columns)
     samples = keys
@@ -78,9 +73,7 @@ def asked_increment(
     increment = resolving.resolve_update(
         ctx,
         definition.feature_class,
-        filters=filters,
-        global_filters=[*filter_list(global_filters), sample_filter(samples)],
-        staleness_predicates=staleness_predicates,
+        scope=(scope or ResolveScope()).with_global(sample_filter(samples)),
         checkpoint=False,  # a question about some samples: no resolve starts from it
     )
     if not definition.expands:

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from metaxy_lake.graph import FeatureGraph, FeatureRef, feature_name
 from metaxy_lake.store.audit import explain, lineage, sample_status
+from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, SampleIds
 
@@ -50,15 +51,8 @@ class Audits:
     ) -> nw.DataFrame[pa.Table]:
         """Why samples are new, stale or orphaned (``LakeStore.explain``)."""
         with self.ctx.guard(f"explain of {feature_name(feature)}"):
-            return explain.explain(
-                self.ctx,
-                feature,
-                ids,
-                filters=filters,
-                global_filters=global_filters,
-                staleness_predicates=staleness_predicates,
-                recursive=recursive,
-            )
+            scope = ResolveScope.of(filters, global_filters, staleness_predicates)
+            return explain.explain(self.ctx, feature, ids, scope=scope, recursive=recursive)
 
     def sample_status(self, ids: SampleIds, graph: FeatureGraph | None) -> nw.DataFrame[pa.Table]:
         """Where samples stand in every feature of the graph (``LakeStore.sample_status``)."""

@@ -39,10 +39,10 @@ from metaxy_lake.store.audit.groups import GROUP, GroupReader
 from metaxy_lake.store.audit.kinds import CauseKind, Status
 from metaxy_lake.store.audit.rows import Rows, as_frame, history_rows, parent_row, upstream_keys
 from metaxy_lake.store.audit.samples import id_values
-from metaxy_lake.store.resolve.resolving import filters_by_feature
+from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.snapshots import recorded_snapshots
 from metaxy_lake.store.tables.context import StoreContext
-from metaxy_lake.types import Filters, FiltersByFeature, SampleIds, filter_list
+from metaxy_lake.types import FilterExpr, SampleIds
 
 CAUSE_SCHEMA = pa.schema(
     [
@@ -180,7 +180,7 @@ class Explainer:
     con: duckdb.DuckDBPyConnection
     graph: FeatureGraph
     snapshots: Mapping[str, GraphSnapshot]
-    scope: Mapping[FeatureKey, Sequence[Any]] = dataclasses.field(default_factory=dict)
+    scope: Mapping[FeatureKey, Sequence[FilterExpr]] = dataclasses.field(default_factory=dict)
 
     def code_of(self, key: FeatureKey, row: Mapping[str, Any]) -> dict[str, str] | None:
         """The code versions the snapshot that wrote ``row`` recorded for ``key``."""
@@ -317,29 +317,19 @@ def explain(
     feature: FeatureRef,
     ids: SampleIds,
     *,
-    filters: FiltersByFeature | None = None,
-    global_filters: Filters = None,
-    staleness_predicates: Filters = None,
+    scope: ResolveScope,
     recursive: bool = False,
 ) -> nw.DataFrame[pa.Table]:
     """Why samples need work (see ``LakeStore.explain``)."""
     definition, graph = ctx.resolve(feature)
-    every = filter_list(global_filters)
-    per_feature = filters_by_feature(definition, graph, filters)
-    scope = {d.key: [*per_feature.get(d.key, []), *every] for d in definition.deps}
-    x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx), scope)
+    every = scope.global_filters
+    per_feature = scope.by_feature(definition, graph)
+    seen = {d.key: [*per_feature.get(d.key, []), *every] for d in definition.deps}
+    x = Explainer(ctx, ctx.engine.cursor(), graph, recorded_snapshots(ctx), seen)
     start = x.rows(definition, ids, live=True)  # also checks and types the ids
     stored = {id_values(r, definition.id_columns): r for r in start.rows}
-    work = asked_increment(
-        ctx,
-        definition,
-        start.keys,
-        start.rows,
-        filters=filters,
-        global_filters=global_filters,
-        staleness_predicates=staleness_predicates,
-    )
-    predicates = filter_list(staleness_predicates)
+    work = asked_increment(ctx, definition, start.keys, start.rows, scope)
+    predicates = scope.staleness_predicates
     matched: set[tuple[Any, ...]] = set()
     if predicates:
         any_holds = nw.any_horizontal(*predicates, ignore_nulls=False)

@@ -18,7 +18,7 @@ import duckdb
 import narwhals as nw
 import pyarrow as pa
 
-from metaxy_lake.engine.increment import renamed_rows
+from metaxy_lake.engine.expected import renamed_rows
 from metaxy_lake.engine.recipe import HashSettings, group_hash, map_value
 from metaxy_lake.engine.relations import SRC, commit_order, latest, narwhals_filter, query
 from metaxy_lake.engine.sql import ident, idents

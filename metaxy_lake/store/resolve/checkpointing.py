@@ -11,17 +11,15 @@ checkpoint and neither its inputs nor its rows changed since. ``record`` writes 
 resolve's checkpoint.
 
 Nothing here is a correctness dependency: no usable checkpoint, a change too large for
-candidates to pay (``CANDIDATE_FRACTION``), or any failure reading or writing one, and the
-resolve scans in full.
+candidates to pay (``CANDIDATE_FRACTION``), or storage failing to read or write one
+(``checkpoint_problem``), and the resolve scans in full. Any other error is a bug and
+propagates.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,12 +34,18 @@ from metaxy_lake.catalog.checkpoints import (
     write_checkpoint,
 )
 from metaxy_lake.engine.increment import IncrementRelations
-from metaxy_lake.engine.recipe import HashSettings
 from metaxy_lake.engine.relations import Relation, materialize, scan
 from metaxy_lake.engine.sql import ident, idents
 from metaxy_lake.formats import Added, ParquetScan
-from metaxy_lake.graph import FeatureDefinition, FeatureKey
-from metaxy_lake.store.tables.chain import ChainTable, links
+from metaxy_lake.formats.outcomes import (
+    StorageErrors,
+    damaged_metadata,
+    missing_data_file,
+    storage_failure,
+)
+from metaxy_lake.graph import FeatureDefinition
+from metaxy_lake.increment import ResolvePath
+from metaxy_lake.store.resolve.sources import Source
 from metaxy_lake.store.tables.context import StoreContext
 
 log = logging.getLogger(__name__)
@@ -60,37 +64,25 @@ that many pending rarely precedes one that a checkpoint helps, and the next reso
 starts from an older checkpoint of the scope, whose pending set is smaller.
 """
 _CANDIDATES_TABLE = "_mxl_candidates"
-_WINDOW = re.compile(r"\bover\s*\(", re.IGNORECASE)
 _NOTHING = Added(0, 0, lambda: ParquetScan((), pa.schema([])))
+NO_CHECKPOINT = "no usable checkpoint"
+UNREADABLE = "checkpoints unreadable"
 
-FULL = "full"
-CHECKPOINT = "checkpoint"
 
+def checkpoint_problem(exc: BaseException, declared: StorageErrors) -> bool:
+    """Whether ``exc`` is a named problem of checkpoints, on which a resolve scans in full.
 
-@dataclass(frozen=True)
-class Source:
-    """One table an increment reads: its feature, its store's table, its id columns.
-
-    ``ids`` maps the table's id columns to the target's (a dep's ``rename``).
+    Storage failing a request for a checkpoint file or a table's history
+    (``formats.outcomes.storage_failure``), a file gone, or a damaged metadata file. A
+    checkpoint file that cannot be parsed, a version no longer in a table's history or
+    whose files changed are not errors at all (``catalog.checkpoints`` skips the file,
+    ``LakeTable.added_since`` says None). Anything else is a bug and propagates.
     """
-
-    feature: FeatureKey
-    part: ChainTable
-    ids: Mapping[str, str]
-
-    @property
-    def state(self) -> TableState:
-        """The table as a checkpoint records it."""
-        table = self.part.table
-        if table is None:
-            return TableState(str(self.feature), self.part.store.root, None, None, None)
-        return TableState(
-            str(self.feature),
-            self.part.store.root,
-            table.identity,
-            table.version,
-            table.files_digest(),
-        )
+    return (
+        storage_failure(exc, declared)
+        or missing_data_file(exc) is not None
+        or damaged_metadata(exc)
+    )
 
 
 @dataclass(frozen=True)
@@ -100,99 +92,19 @@ class Start:
     Attributes:
         candidates: The samples that can need work, over a table of the session.
         count: How many candidates.
-        path: ``checkpoint`` or ``full``.
+        path: Whether it starts from a checkpoint's candidates or scans in full.
         reason: Why it scans in full (empty on the checkpoint path).
     """
 
     candidates: Relation | None
     count: int | None
-    path: str
+    path: ResolvePath
     reason: str = ""
 
-
-def fingerprint(definition: FeatureDefinition, settings: HashSettings) -> str:
-    """A digest of everything the target's provenance is computed from but the data.
-
-    Its fields with their code versions and upstream fields (after any fields mapping),
-    every dep with its ids, columns, rename, lineage and optional flag, and the hash
-    settings. Filters are part of the scope.
-    """
-    spec = {
-        "feature": str(definition.key),
-        "ids": list(definition.id_columns),
-        "join": list(definition.join_columns),
-        "fields": [
-            [str(f.key), f.code_version, [[str(k), str(fk)] for k, fk in f.deps]]
-            for f in definition.fields
-        ],
-        "deps": [
-            {
-                "key": str(d.key),
-                "ids": dict(d.id_columns),
-                "columns": dict(d.columns),
-                "renamed": dict(d.renamed),
-                "keys": list(d.keys),
-                "lineage": d.lineage,
-                "optional": d.optional,
-            }
-            for d in definition.deps
-        ],
-        "algorithm": settings.algorithm,
-        "length": settings.length,
-    }
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a resolve covers, as DuckDB renders its expressions (``filter_sql``).
-
-    Attributes:
-        features: Feature key → its filters (the target's, each dep's).
-        global_filters: The global filters.
-        staleness: The staleness predicates.
-        shard: ``(index, count)`` or None.
-    """
-
-    features: Mapping[str, str]
-    global_filters: str
-    staleness: str
-    shard: tuple[int, int] | None
-
-    @property
-    def row_by_row(self) -> bool:
-        """Whether every expression looks at one row at a time (no window, no aggregate).
-
-        Over candidates only, a window or an aggregate would see other rows than over
-        the whole table; narwhals renders both with ``OVER (...)``.
-        """
-        texts = [*self.features.values(), self.global_filters, self.staleness]
-        return not any(_WINDOW.search(text) for text in texts)
-
-    def text(self, ctx: StoreContext) -> str:
-        """The scope as text, with the chain's store roots and pins in order."""
-        chain = [[s.root, None if pin is None else pin.isoformat()] for s, pin in links(ctx)]
-        return json.dumps(
-            {
-                "features": dict(self.features),
-                "global": self.global_filters,
-                "staleness": self.staleness,
-                "shard": self.shard,
-                "chain": chain,
-            },
-            sort_keys=True,
-        )
-
-
-def usable_reason(ctx: StoreContext, definition: FeatureDefinition) -> str:
-    """Why a resolve of ``definition`` on ``ctx`` neither uses nor records checkpoints."""
-    if ctx.read_only:
-        return "read-only store"
-    if definition.is_root:
-        return "a root"
-    if any(d.lineage != "identity" for d in definition.deps):
-        return "expansion or aggregation lineage scans in full"
-    return ""
+    @classmethod
+    def full(cls, reason: str) -> Start:
+        """The full scan, and why."""
+        return cls(None, None, ResolvePath.FULL, reason)
 
 
 @dataclass(frozen=True)
@@ -257,23 +169,25 @@ class Checkpointing:
         try:
             return self._start(predicate_matches)
         except Exception as exc:  # never a correctness dependency: scan in full instead
+            if not checkpoint_problem(exc, self.ctx.format.storage_errors):
+                raise  # a bug: a silent full scan would hide it
             log.warning("%s: checkpoints unusable, resolving in full: %s", self.ctx.label, exc)
-            return Start(None, None, FULL, "checkpoints unreadable")
+            return Start.full(UNREADABLE)
 
     def _start(self, predicate_matches: Relation | None) -> Start:
         found = self._find()
         if found is None:
-            return Start(None, None, FULL, "no usable checkpoint")
+            return Start.full(NO_CHECKPOINT)
         checkpoint, added = found
         pending = read_pending(
             self.ctx.root, self.ctx.storage, self.definition.key.table_name, checkpoint
         )
         if pending is None:
-            return Start(None, None, FULL, "no usable checkpoint")
+            return Start.full(NO_CHECKPOINT)
         estimate = pending.num_rows + sum(a.rows for a in added)
         largest = max((a.total for a in added), default=0)
         if estimate > CANDIDATE_FRACTION * largest:
-            return Start(None, None, FULL, f"too many candidates, about {estimate:,}")
+            return Start.full(f"too many candidates, about {estimate:,}")
         ids = list(self.definition.id_columns)
         parts = [self._typed(self.con.from_arrow(pending), {c: c for c in ids})]
         for source, change in zip(self.sources, added, strict=True):
@@ -290,7 +204,7 @@ class Checkpointing:
             union = union.union(part)
         candidates = materialize(self.con, union.distinct(), _CANDIDATES_TABLE)
         count = self.con.execute(f"SELECT count(*) FROM {_CANDIDATES_TABLE}").fetchall()[0][0]
-        return Start(candidates, int(count), CHECKPOINT)
+        return Start(candidates, int(count), ResolvePath.CHECKPOINT)
 
     def _typed(self, rows: Relation, ids: Mapping[str, str]) -> Relation:
         """The id columns of ``rows`` under the target's names and types, in its order.
@@ -314,6 +228,8 @@ class Checkpointing:
             name = self.definition.key.table_name
             write_checkpoint(self.ctx.root, self.ctx.storage, name, checkpoint, pending)
         except Exception as exc:  # the increment stands; the next resolve scans in full
+            if not checkpoint_problem(exc, self.ctx.format.storage_errors):
+                raise
             log.warning("%s: could not record a checkpoint: %s", self.ctx.label, exc)
 
     def _pending(self, found: IncrementRelations | None) -> pa.Table:

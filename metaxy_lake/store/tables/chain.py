@@ -119,12 +119,21 @@ def open_chain(
     return out
 
 
+def first_table(tables: Sequence[ChainTable]) -> LakeTable | None:
+    """The first table of the chain that exists (None: no store of it has one yet)."""
+    return next((t.table for t in tables if t.table is not None), None)
+
+
+def held(tables: Sequence[ChainTable]) -> bool:
+    """Whether any store of the chain has a table of the feature yet."""
+    return first_table(tables) is not None
+
+
 def chain_id_types(
     tables: Sequence[ChainTable], definition: FeatureDefinition
 ) -> dict[str, pa.DataType]:
     """Id column types: those of the first table of the chain, else the annotations."""
-    first = next((t.table for t in tables if t.table is not None), None)
-    return stored_id_types(first, definition)
+    return stored_id_types(first_table(tables), definition)
 
 
 def _common_schema(tables: Sequence[ChainTable], definition: FeatureDefinition) -> pa.Schema:

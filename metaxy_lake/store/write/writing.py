@@ -25,7 +25,13 @@ from metaxy_lake.graph import FeatureDefinition, FeatureGraph, FeatureRef
 from metaxy_lake.ids import new_write_id, now_utc
 from metaxy_lake.schema import table_schema
 from metaxy_lake.store.snapshots import ensure_recorded
-from metaxy_lake.store.tables.chain import ChainTable, chain_id_types, chain_rows, open_chain
+from metaxy_lake.store.tables.chain import (
+    ChainTable,
+    chain_id_types,
+    chain_rows,
+    held,
+    open_chain,
+)
 from metaxy_lake.store.tables.commit import CommitRequest, WriteResult, appending, commit
 from metaxy_lake.store.tables.context import StoreContext
 from metaxy_lake.store.tables.contract import columns_to_add, stored_id_types, table_properties
@@ -149,7 +155,7 @@ class _DeleteRead:
             tables = [ChainTable(ctx, ctx.open(definition, settings))]
         table = tables[0].table
         opened.append(table)
-        if all(t.table is None for t in tables):
+        if not held(tables):
             return None
         id_types = chain_id_types(tables, definition)
         schema = table_schema(definition.id_columns, id_types, definition.user_columns)
