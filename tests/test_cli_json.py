@@ -19,11 +19,11 @@ import typer
 from typer.core import TyperGroup as Group
 
 import metaxy_lake as mxl
-from metaxy_lake.catalog.snapshots import DEFAULT_PROJECT
 from metaxy_lake.cli.app import app, main
 from metaxy_lake.demo import build_features
 from metaxy_lake.demo.scenario import compute, videos
 from metaxy_lake.graph import feature_graph
+from metaxy_lake.schema import DEFAULT_PROJECT
 
 
 def command_paths(group: Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

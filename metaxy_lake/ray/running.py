@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ray.data.block import DataBatch
 from ray.exceptions import RayError, RayTaskError, UserCodeException
@@ -29,7 +29,7 @@ def run_increment(
     block_rows: int = BLOCK_ROWS,
     rows_per_write: int | None = None,
     scope: ResolveScope | None = None,
-    **map_batches_args: Any,
+    **map_batches_args: object,
 ) -> list[int]:
     """Compute a feature's increment on Ray with ``fn`` and write it, exactly once.
 
@@ -70,7 +70,9 @@ def run_increment(
         scope=scope,
     )
     map_batches_args.setdefault("batch_size", None)
-    computed = dataset.map_batches(fn, batch_format=batch_format, **map_batches_args)
+    computed = dataset.map_batches(
+        fn, batch_format=batch_format, **cast(dict[str, Any], map_batches_args)
+    )
     try:
         computed.write_datasink(sink)
     except RayError as exc:

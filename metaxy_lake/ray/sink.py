@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,8 +26,19 @@ from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
 from metaxy_lake.store import LakeStore
 from metaxy_lake.store.write import frames
+from metaxy_lake.types import FeatureRef
+
+if TYPE_CHECKING:
+    from ray.data._internal.execution.interfaces import TaskContext
 
 WRITE_ID_PREFIX = "ray-"
+
+
+class TaskWrite(TypedDict):
+    """What one write task returns to the driver: its write id and rows per shard."""
+
+    write_id: str | None
+    rows: dict[int, int]
 
 
 def write_id(table: pa.Table, id_columns: Iterable[str]) -> str:
@@ -76,7 +87,7 @@ def to_arrow(blocks: Iterable[Block]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-class LakeDatasink(Datasink[dict[str, Any]]):
+class LakeDatasink(Datasink[TaskWrite]):
     """Writes a Ray Dataset of a feature's rows, each task's rows in one idempotent commit.
 
     Use as ``read_increment(...).map_batches(compute).write_datasink(sink)``; afterwards
@@ -92,7 +103,9 @@ class LakeDatasink(Datasink[dict[str, Any]]):
             has them (fewer, larger commits for many small shards).
     """
 
-    def __init__(self, store: object, feature: Any, *, rows_per_write: int | None = None) -> None:
+    def __init__(
+        self, store: object, feature: FeatureRef, *, rows_per_write: int | None = None
+    ) -> None:
         """Write to ``feature`` of ``store``.
 
         Raises:
@@ -122,7 +135,7 @@ class LakeDatasink(Datasink[dict[str, Any]]):
         """How Ray names the write tasks."""
         return "MetaxyLake"
 
-    def write(self, blocks: Iterable[Block], ctx: Any) -> dict[str, Any]:
+    def write(self, blocks: Iterable[Block], ctx: TaskContext) -> TaskWrite:
         """Write one task's rows in one commit, under a write id derived from them."""
         table = to_arrow(blocks)
         if table.num_rows == 0:
@@ -134,7 +147,7 @@ class LakeDatasink(Datasink[dict[str, Any]]):
         # a replayed write landed in an attempt whose return Ray lost: its rows count once
         return {"write_id": result.write_id, "rows": rows_per_shard(table)}
 
-    def on_write_complete(self, write_result: WriteResult[Any]) -> None:
+    def on_write_complete(self, write_result: WriteResult[TaskWrite]) -> None:
         """Gather the tasks' write ids and rows per shard (on the driver)."""
         for returned in write_result.write_returns:
             if returned["write_id"] is not None:
