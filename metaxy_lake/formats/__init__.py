@@ -108,7 +108,11 @@ def load_format(
     root: str,
     storage: StorageConfig,
     options: FormatOptions,
-    commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
+    commit_timeout_s: float | None = None,
 ) -> TableFormat:
-    """Return the format ``name`` bound to a store's root, storage settings and options."""
-    return format_class(name)(root, storage, options, commit_timeout_s)
+    """Return the format ``name`` bound to a store's root, storage settings and options.
+
+    ``commit_timeout_s`` None is the default, ``DEFAULT_COMMIT_TIMEOUT_S``.
+    """
+    timeout = DEFAULT_COMMIT_TIMEOUT_S if commit_timeout_s is None else commit_timeout_s
+    return format_class(name)(root, storage, options, timeout)

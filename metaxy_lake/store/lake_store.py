@@ -1,17 +1,14 @@
 """``LakeStore``: feature tables under one root URI, resolved by DuckDB.
 
-The facade: it checks and names the store's settings, then hands each operation to the
-module that does it (``reading``, ``writing``, ``maintenance``, ``resolving``, and the
-audits it holds), inside a guard that turns a storage library's failure into
-``StorageAccessError``.
+The facade: it checks and names the store's settings and hands each operation, inside the
+store's guard (storage failures: ``StorageAccessError``), to the module that does it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -31,7 +28,7 @@ from metaxy_lake.credentials import redact_uri
 from metaxy_lake.engine.hashing import check_algorithm
 from metaxy_lake.engine.session import EngineSession
 from metaxy_lake.errors import StoreConfigError
-from metaxy_lake.formats import DEFAULT_COMMIT_TIMEOUT_S, TableFormat, TableRef, load_format
+from metaxy_lake.formats import TableRef, load_format
 from metaxy_lake.graph import FeatureGraph, FeatureKey, FeatureRef, feature_name
 from metaxy_lake.graph.snapshot import GraphSnapshot
 from metaxy_lake.increment import Increment
@@ -39,6 +36,7 @@ from metaxy_lake.schema import DEFAULT_PROJECT
 from metaxy_lake.store import doctor, snapshots
 from metaxy_lake.store.audit.audits import Audits
 from metaxy_lake.store.doctor import Damage
+from metaxy_lake.store.pinning import ChainStore, PinnedStore, entry_context, entry_spec
 from metaxy_lake.store.resolve import resolving
 from metaxy_lake.store.resolve.scope import ResolveScope
 from metaxy_lake.store.snapshots import AUTO, GitCommit
@@ -50,50 +48,30 @@ from metaxy_lake.store.write import maintenance, writing
 from metaxy_lake.types import AsOfLike, Filters, FiltersByFeature, FrameLike, SampleIds
 
 
-@dataclass(frozen=True)
-class PinnedStore:
-    """A fallback store read as it was at one time (``LakeStore.pinned``).
-
-    Attributes:
-        store: The store.
-        as_of: The time (aware, UTC) its tables are read as of.
-    """
-
-    store: LakeStore
-    as_of: dt.datetime
-
-
 class LakeStore:
     """Feature metadata in lakehouse tables under one root, resolved by DuckDB.
 
     Args:
         root: Local directory (or URI) holding ``features/<key parts joined by __>/``.
         format: Table format name: ``"delta"`` (default), ``"iceberg"`` or ``"lance"``.
-        hash_algorithm: Record hash algorithm: ``"md5"`` or ``"sha256"``.
+        hash_algorithm: Record hash algorithm: ``"md5"``, ``"sha256"``, ``"xxhash64"``...
         storage_options: Object-store settings (``endpoint_url``, ``region``,
-            ``access_key_id``, ``secret_access_key``, ``session_token``, ``allow_http``);
-            unset ones come from the standard AWS environment variables. A value may be a
-            ``${VAR}`` reference, expanded from the environment of each process that opens
-            the store: the way to hand a credential to workers (``spec`` carries the
-            reference; a literal credential never leaves this process).
+            ``access_key_id``, ``secret_access_key``, ``session_token``, ``allow_http``;
+            unset ones from the AWS environment variables). A ``${VAR}`` reference expands
+            where the store opens: how a credential reaches workers (``spec`` keeps it).
         read_only: Refuse every write, delete and maintenance with ``ReadOnlyStoreError``.
-        catalog: For ``format="iceberg"``: pyiceberg catalog properties
-            (``{"type": "sql", "uri": "sqlite:///..."}``, ``{"type": "rest", ...}``); a
-            local root defaults to an SQLite catalog at ``_catalog/iceberg.db``. Values
-            may be ``${VAR}`` references, as in ``storage_options``.
+        catalog: For ``format="iceberg"``: pyiceberg catalog properties (``{"type": "sql",
+            ...}``, ``${VAR}`` references allowed); a local root's default is SQLite.
         namespace: For ``format="iceberg"``: the catalog namespace (``metaxy``).
-        commit_timeout_s: How long a commit keeps retrying conflicts with other writers
-            before it raises ``CommitConflictError`` (nothing committed); None: the
-            format's default (``formats.DEFAULT_COMMIT_TIMEOUT_S``, 120 s).
+        commit_timeout_s: How long a commit retries conflicts before it raises
+            ``CommitConflictError``, nothing committed (None: the format's, 120 s).
         engine: The DuckDB session to scan in; stores share the process's by default, so
             relations of several stores can meet in one query.
         project: The project whose graph snapshots the store records and reads.
-        fallback: Stores (or ``store.pinned(time)``) to read what this one lacks, sample
-            by sample, in order: for each sample, the rows of the first store of the chain
-            holding any row of it (tombstones included). They are only ever read; writes,
-            deletes, compaction, expiry and pushes go to this store.
-        name: How ``read(..., with_store=True)`` names rows from this store (its root by
-            default).
+        fallback: Stores (or ``store.pinned(time)``), only ever read, for what this one
+            lacks: each sample's rows come from the first store of the chain holding any
+            row of it (tombstones included).
+        name: How ``read(..., with_store=True)`` names this store's rows (its root).
         retention: The history ``expire`` keeps by default (7 days); reads, lineage and
             audits as of an earlier time fail with ``TimeTravelError`` naming the horizon.
 
@@ -130,20 +108,23 @@ class LakeStore:
             namespace=namespace,
             commit_timeout_s=commit_timeout_s,
             project=project,
-            fallback=tuple(_spec_entry(f) for f in fallback),
+            fallback=tuple(entry_spec(f) for f in fallback),
             name=name,
             retention_s=retention.total_seconds(),
         )
         """The store's configuration as plain data: ``LakeStore.from_spec`` opens it anywhere."""
+        self._open(engine, fallback)
+
+    def _open(
+        self, engine: EngineSession | None, fallback: Sequence[ChainStore | PinnedStore]
+    ) -> None:
         spec = self.spec
         self.root = spec.root
         # ${VAR} references expand here, from this process's environment; the spec keeps them
         self.storage = spec.storage()
-        timeout = (
-            DEFAULT_COMMIT_TIMEOUT_S if spec.commit_timeout_s is None else spec.commit_timeout_s
-        )
-        self.format: TableFormat = load_format(
-            spec.format, self.root, self.storage, spec.format_options(), timeout
+        options = spec.format_options()
+        self.format = load_format(
+            spec.format, self.root, self.storage, options, spec.commit_timeout_s
         )
         self.hash_algorithm = check_algorithm(spec.hash_algorithm)
         self.read_only = spec.read_only
@@ -151,7 +132,8 @@ class LakeStore:
         self.engine.use_algorithm(self.hash_algorithm)
         self.name = spec.name or self.root
         ctx = StoreContext.of(spec, self.format, self.storage, self.engine, repr(self))
-        self._ctx = replace(ctx, fallback=fallback_links(ctx, [_entry(f) for f in fallback]))
+        self._ctx = replace(ctx, fallback=fallback_links(ctx, [entry_context(f) for f in fallback]))
+        self._audits = Audits(self._ctx)
 
     @classmethod
     def from_spec(cls, spec: StoreSpec, engine: EngineSession | None = None) -> LakeStore:
@@ -167,21 +149,12 @@ class LakeStore:
         for entry, pin in spec.fallback:
             store = cls.from_spec(entry)
             chain.append(store if pin is None else store.pinned(pin))
-        return cls(
-            spec.root,
-            format=spec.format,
-            hash_algorithm=spec.hash_algorithm,
-            storage_options=spec.storage_options,
-            read_only=spec.read_only,
-            catalog=spec.catalog,
-            namespace=spec.namespace,
-            commit_timeout_s=spec.commit_timeout_s,
-            engine=engine,
-            project=spec.project,
-            fallback=chain,
-            name=spec.name,
-            retention=spec.retention,
+        store = cls.__new__(cls)
+        store.spec = replace(
+            spec, root=normalize_root(spec.root), fallback=tuple(entry_spec(f) for f in chain)
         )
+        store._open(engine, chain)
+        return store
 
     @property
     def fallback(self) -> list[str]:
@@ -202,10 +175,6 @@ class LakeStore:
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
         return f"LakeStore({redact_uri(self.root)!r}, format={self.format.name!r}{mode})"
-
-    @cached_property
-    def _audits(self) -> Audits:
-        return Audits(self._ctx)
 
     def context(self) -> StoreContext:
         """The store seen from inside (its settings and chain), for the modules of ``store``."""
@@ -456,32 +425,7 @@ class LakeStore:
         as_of: AsOfLike | None = None,
         depth: int | None = None,
     ) -> nw.DataFrame[pa.Table]:
-        """The exact rows that produced samples, recursively, as they were at ``as_of``.
-
-        Starts from the samples' rows live at ``as_of`` (now by default) and follows
-        ``metaxy_upstream`` to the upstream rows they were computed from: for each edge,
-        the latest row of that upstream sample, in any store of the fallback chain and
-        not a tombstone, with the recorded data version, written at or before the child.
-        Inputs are found even after they were superseded or soft-deleted.
-
-        Args:
-            feature: The feature class or key.
-            ids: One sample's ids (``{"sample_uid": "s1"}``), several, plain values for a
-                feature with one id column (``["s1", "s2"]``), or a frame of id columns.
-            as_of: An aware datetime or ISO 8601 text: the rows live then.
-            depth: How many edges to follow (all by default; 0: the rows alone).
-
-        Returns:
-            One row per row reached and parent edge: ``feature``, ``depth``,
-            ``parent_feature``, ``ids`` (struct), the system columns, ``values`` (the user
-            columns, a struct), ``code_versions`` (the writing snapshot's, null if it was
-            never recorded) and ``metaxy_store``. Empty when no sample has a live row.
-
-        Raises:
-            TimeTravelError: ``as_of`` is before the table existed or beyond its kept
-                history (the message names the horizon).
-            MissingIdColumnError: A sample lacks an id column (or other ids errors).
-        """
+        """The exact rows that produced samples, recursively (documented at ``Audits.lineage``)."""
         return self._audits.lineage(feature, ids, as_of, depth)
 
     def explain(
@@ -494,29 +438,7 @@ class LakeStore:
         staleness_predicates: Filters = None,
         recursive: bool = False,
     ) -> nw.DataFrame[pa.Table]:
-        """Why samples are new, stale or orphaned: one row per (sample, field, cause).
-
-        Causes: ``no_row`` (new), ``code_version`` (stored → expected code version of the
-        field; by elimination when nothing else differs, e.g. the row's snapshot was
-        never recorded), ``upstream_data`` (an upstream field's data version, stored →
-        expected, with the upstream commit that brought the new one),
-        ``upstream_deleted`` (orphaned: the upstream sample has no live row) and
-        ``predicate`` (a staleness predicate matched). Samples up to date have no row.
-
-        Args:
-            feature: The feature class or key.
-            ids: The samples (as for ``lineage``).
-            filters: As for ``resolve_update``.
-            global_filters: As for ``resolve_update``.
-            staleness_predicates: As for ``resolve_update``.
-            recursive: Explain each upstream data change in turn, up to the roots
-                (``feature`` and ``depth`` say which feature a row explains).
-
-        Returns:
-            ``ids``, ``feature``, ``depth``, ``status``, ``field``, ``cause``,
-            ``upstream_feature``, ``upstream_field``, ``stored``, ``expected``,
-            ``upstream_write_id``, ``upstream_created_at``.
-        """
+        """Why samples are new, stale or orphaned (documented at ``Audits.explain``)."""
         return self._audits.explain(
             feature, ids, filters, global_filters, staleness_predicates, recursive
         )
@@ -524,34 +446,5 @@ class LakeStore:
     def sample_status(
         self, ids: SampleIds, graph: FeatureGraph | None = None
     ) -> nw.DataFrame[pa.Table]:
-        """Where samples stand in every feature of the graph.
-
-        Args:
-            ids: The samples (as for ``lineage``); a feature whose id columns they do not
-                all name is left out.
-            graph: The feature graph (the current one by default).
-
-        Returns:
-            Per feature (upstream first) and sample: ``feature``, ``ids``, ``status``
-            (``up_to_date``, ``new``, ``stale``, ``orphaned`` or ``absent``),
-            ``metaxy_changed_fields`` (stale only), and the live row's
-            ``metaxy_created_at``, ``metaxy_write_id`` and ``metaxy_store``.
-        """
+        """Where samples stand in every feature of the graph (``Audits.sample_status``)."""
         return self._audits.sample_status(ids, graph)
-
-
-def _entry(entry: object) -> tuple[StoreContext, dt.datetime | None]:
-    if isinstance(entry, PinnedStore):
-        return entry.store.context(), entry.as_of
-    if isinstance(entry, LakeStore):
-        return entry.context(), None
-    raise StoreConfigError(
-        f"fallback entries are LakeStore objects or store.pinned(time), got {entry!r}"
-    )
-
-
-def _spec_entry(entry: LakeStore | PinnedStore) -> tuple[StoreSpec, str | None]:
-    _entry(entry)  # refuses what is no store
-    if isinstance(entry, PinnedStore):
-        return entry.store.spec, entry.as_of.isoformat()
-    return entry.spec, None
