@@ -7,10 +7,14 @@ SeaweedFS server the session starts on 127.0.0.1). A test that needs a capabilit
 format lacks says so with ``@pytest.mark.requires(Capability.COMPACTION_METADATA, raises=Error)``:
 on every format whose capability flags lack it, the test is a strict expected failure that
 must name the exception it expects (the gaps come from the flags, not from a list here).
+
+Property tests run a share of their examples on all formats but one (tests/helpers.py,
+``examples``); the header names the format that runs them in full (docs/testing.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +23,13 @@ from typing import Any
 
 import pytest
 import s3server
+from helpers import (
+    FULL_FORMAT_VAR,
+    OTHER_FORMATS_DIVISOR,
+    examples,
+    hypothesis_profile,
+    rotating_format,
+)
 from hypothesis import HealthCheck, settings
 from s3server import S3Server
 
@@ -37,7 +48,7 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+settings.load_profile(hypothesis_profile())
 
 # Ray clusters the tests start (and the examples they run) send no usage report out
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -65,6 +76,25 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "locations(*names): run a store test only at these locations"
+    )
+    # chosen once, before xdist starts its workers (they inherit the environment)
+    full = os.environ.get(FULL_FORMAT_VAR) or rotating_format(
+        selected_formats(config), dt.datetime.now(dt.UTC).date()
+    )
+    if full not in known_formats():
+        raise pytest.UsageError(f"{FULL_FORMAT_VAR}={full}: known formats {known_formats()}")
+    os.environ[FULL_FORMAT_VAR] = full
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    profile = hypothesis_profile()
+    if profile not in OTHER_FORMATS_DIVISOR:
+        return f"hypothesis profile {profile}: full example counts on every format"
+    full = os.environ[FULL_FORMAT_VAR]
+    return (
+        f"hypothesis profile {profile}: full example counts on {full}, "
+        f"1/{OTHER_FORMATS_DIVISOR[profile]} on the other formats "
+        f"(to rerun with the same counts: {FULL_FORMAT_VAR}={full})"
     )
 
 
@@ -103,6 +133,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raises = mark.kwargs["raises"]  # a gap must name its exception
                 reason = f"the {fmt} format lacks {capability}"
                 item.add_marker(pytest.mark.xfail(raises=raises, strict=True, reason=reason))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A property test on a format runs that format's share of its examples.
+
+    Tests marked slow keep their full count on every format (the slow stage has the time).
+    """
+    fmt = getattr(item, "callspec", None) and item.callspec.params.get("fmt")
+    test = getattr(item, "obj", None)
+    if not fmt or not getattr(test, "is_hypothesis_test", False) or item.get_closest_marker("slow"):
+        return (yield)
+    # The formats' items share one function, and hypothesis reads its settings from this
+    # attribute at each call (hypothesis's pytest plugin sets it per item the same way).
+    function = getattr(test, "__func__", test)
+    declared = function._hypothesis_internal_use_settings
+    count = examples(declared.max_examples, fmt)
+    function._hypothesis_internal_use_settings = settings(declared, max_examples=count)
+    try:
+        return (yield)
+    finally:
+        function._hypothesis_internal_use_settings = declared
 
 
 @pytest.fixture

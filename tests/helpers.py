@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import os
 from typing import Any
 
 import polars as pl
@@ -19,6 +22,39 @@ def root_rows(values: dict[Any, dict[str, str]], **columns: list[Any]) -> pl.Dat
             **columns,
         }
     )
+
+
+# Property tests run once per format. Under the default hypothesis profile ("ci") one
+# format runs each property test's full example count and the others a third of it, the
+# full format rotating by day: every property is checked on every format in every run, and
+# each format gets the full count every third day. (test_property_increment's six tests
+# took 7.5 min in full on all three formats, ~40% of the default suite.) Any other profile
+# ("slow") runs the full count on every format.
+FULL_FORMAT_VAR = "MXL_HYPOTHESIS_FULL_FORMAT"
+OTHER_FORMATS_DIVISOR = {"ci": 3}
+
+
+def hypothesis_profile() -> str:
+    """The hypothesis profile of the run (``HYPOTHESIS_PROFILE``, default ``ci``)."""
+    return os.environ.get("HYPOTHESIS_PROFILE", "ci")
+
+
+def rotating_format(formats: list[str], day: dt.date) -> str:
+    """The format that runs the full example counts on ``day`` (one of ``formats``)."""
+    return formats[day.toordinal() % len(formats)]
+
+
+def examples(count: int, fmt: str) -> int:
+    """How many of a property test's ``count`` examples run on ``fmt`` in this run.
+
+    The full count on the run's full format (``MXL_HYPOTHESIS_FULL_FORMAT``, which the
+    session sets, see tests/conftest.py) or under a profile without a divisor; otherwise
+    the profile's share of it, at least one example.
+    """
+    divisor = OTHER_FORMATS_DIVISOR.get(hypothesis_profile(), 1)
+    if fmt == os.environ.get(FULL_FORMAT_VAR):
+        return count
+    return max(1, math.ceil(count / divisor))
 
 
 STRING_MAP = pa.map_(pa.string(), pa.string())

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,7 +79,7 @@ def test_shards_partition_the_increment_on_every_format(fmt: str) -> None:
         clip, crop = _features()
     seen: list[tuple[str, int]] = []
 
-    @settings(max_examples=10)
+    @settings(max_examples=examples(10, fmt))
     @given(samples=samples_strategy, data=st.data())
     def check(samples: list[tuple[str, int]], data: st.DataObject) -> None:
         with graph.use(), tempfile.TemporaryDirectory() as root:

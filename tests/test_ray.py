@@ -34,6 +34,9 @@ from ray_pipeline import (  # noqa: E402
 
 from metaxy_lake.ray import LakeDatasink, read_increment, run_increment  # noqa: E402
 
+# one xdist worker runs the module, so one Ray cluster starts (the fixture is per module)
+pytestmark = pytest.mark.xdist_group("ray")
+
 SAMPLES = 100_000
 KEY_VAR, SECRET_VAR = "MXL_RAY_TEST_KEY", "MXL_RAY_TEST_SECRET"
 
