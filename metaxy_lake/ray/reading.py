@@ -135,7 +135,7 @@ def read_increment(
         SecretExposureError: The store's settings hold a literal credential (tasks
             would carry it): pass it as a ``${VAR}`` reference.
     """
-    given = ResolveScope.given(scope, filters, global_filters, staleness_predicates)
+    given = ResolveScope.of(filters, global_filters, staleness_predicates, scope=scope)
     if given.shard is not None:
         raise ScopeArgumentsError("read_increment shards the scope itself: pass one without")
     given.with_shard((0, shards))  # everything is checked before any task starts
