@@ -68,7 +68,7 @@ from metaxy_lake.graph import (
     set_default_hash_length,
 )
 from metaxy_lake.ids import use_clock
-from metaxy_lake.increment import Increment, IncrementKind, ResolvePath
+from metaxy_lake.increment import Increment, ResolvePath
 from metaxy_lake.store import LakeStore, ResolveScope, WriteResult, open_store
 from metaxy_lake.types import (
     AsOfLike,
@@ -78,6 +78,7 @@ from metaxy_lake.types import (
     FiltersByFeature,
     FrameLike,
     IdValue,
+    IncrementKind,
     SampleIds,
 )
 

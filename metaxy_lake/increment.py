@@ -16,14 +16,7 @@ from narwhals.typing import IntoLazyFrame
 
 from metaxy_lake.errors import InvalidKindError
 from metaxy_lake.graph.keys import FeatureKey
-
-
-class IncrementKind(StrEnum):
-    """A kind of sample of an increment (the value is what ``metaxy_status`` says)."""
-
-    NEW = "new"
-    STALE = "stale"
-    ORPHANED = "orphaned"
+from metaxy_lake.types import IncrementKind
 
 
 class ResolvePath(StrEnum):

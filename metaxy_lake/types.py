@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import TypeAlias
 
 import narwhals as nw
@@ -60,3 +61,11 @@ def filter_list(filters: Filters) -> list[FilterExpr]:
     if isinstance(filters, Sequence) and not isinstance(filters, str):
         return list(filters)
     return [filters]
+
+
+class IncrementKind(StrEnum):
+    """A kind of sample of an increment (the value is what ``metaxy_status`` says)."""
+
+    NEW = "new"
+    STALE = "stale"
+    ORPHANED = "orphaned"

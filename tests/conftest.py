@@ -120,7 +120,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("location", [n for n in chosen if only is None or n in only])
 
 
+# Modules whose tests take the longest (property tests, racing processes, examples): run
+# first, so that two xdist workers do not end with one of them idle on the last long test.
+HEAVY_FIRST = ("test_property_", "test_first_write_race", "test_examples", "test_cli.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.path.name.startswith(HEAVY_FIRST))  # stable
     for item in items:
         fmt = getattr(item, "callspec", None) and item.callspec.params.get("fmt")
         if not fmt:

@@ -39,11 +39,11 @@ def parse_duration(text: str) -> dt.timedelta:
     """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` as a timedelta.
 
     Raises:
-        ValueError: The text is not a number and one of those units.
+        ConfigError: The text is not a number and one of those units (a ``ValueError``).
     """
     found = _DURATION.match(text)
     if found is None:
-        raise ValueError(f"{text!r} is not a duration such as 7d, 12h, 30m or 45s")
+        raise ConfigError(f"{text!r} is not a duration such as 7d, 12h, 30m or 45s")
     return dt.timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
 
 

@@ -48,6 +48,7 @@ from metaxy_lake.schema import (
     PROVENANCE,
     PROVENANCE_BY_FIELD,
 )
+from metaxy_lake.types import IncrementKind
 
 _KIND = "_mxl_kind"
 _IN_EXPECTED = "_mxl_e"
@@ -58,9 +59,6 @@ _T_PROVENANCE = "_mxl_t_prov"
 _T_BY_FIELD = "_mxl_t_pbf"
 _ROWS_TABLE = "_mxl_increment"
 _ORPHANS_TABLE = "_mxl_orphaned"
-
-
-KINDS = ("new", "stale", "orphaned")
 
 
 @dataclass(frozen=True)
@@ -205,17 +203,18 @@ def compare(
         )
     joined = expected.rows.project(f"*, true AS {_IN_EXPECTED}").join(target, keys, how="outer")
     kind = (
-        f"CASE WHEN {_IN_TARGET} IS NULL THEN 'new' "
+        f"CASE WHEN {_IN_TARGET} IS NULL THEN {lit(IncrementKind.NEW)} "
         f"WHEN NOT {_SCOPE} THEN NULL "
-        f"WHEN {_IN_EXPECTED} IS NULL THEN 'orphaned' "
+        f"WHEN {_IN_EXPECTED} IS NULL THEN {lit(IncrementKind.ORPHANED)} "
         f"WHEN {ident(PROVENANCE)} IS DISTINCT FROM {_T_PROVENANCE} OR {_PREDICATE} "
-        f"THEN 'stale' END"
+        f"THEN {lit(IncrementKind.STALE)} END"
     )
     needs_work = query(
         joined, f"SELECT * FROM (SELECT *, {kind} AS {_KIND} FROM {SRC}) WHERE {_KIND} IS NOT NULL"
     )
     built = ", ".join(f"{sql} AS {ident(c)}" for c, sql in expected.finish.items())
-    changed = f"CASE WHEN {_KIND} = 'stale' THEN {_changed_fields(expected.field_values)} END"
+    is_stale = f"{_KIND} = {lit(IncrementKind.STALE)}"
+    changed = f"CASE WHEN {is_stale} THEN {_changed_fields(expected.field_values)} END"
     finished = query(
         needs_work, f"SELECT *, {built}, {changed} AS {ident(CHANGED_FIELDS)} FROM {SRC}"
     )
@@ -228,24 +227,24 @@ def compare(
         + f", {ident(CHANGED_FIELDS)}, {_KIND}"
     )
     rows = materialize(con, result, _ROWS_TABLE)
-    counts = dict.fromkeys(KINDS, 0)
+    counts: dict[str, int] = dict.fromkeys(IncrementKind, 0)
     found = con.execute(f"SELECT {_KIND}, count(*) FROM {_ROWS_TABLE} GROUP BY ALL").fetchall()
     counts.update(found)
 
     def of_kind(name: str, names: Sequence[str]) -> Relation:
         return rows.filter(f"{_KIND} = {lit(name)}").project(idents(names))
 
-    if counts["orphaned"]:  # the stored rows in scope (an expansion's: the children)
+    if counts[IncrementKind.ORPHANED]:  # the stored rows in scope (an expansion's: the children)
         in_scope = scoped.filter(_SCOPE).project(idents(live.columns))
-        orphan_rows = in_scope.join(of_kind("orphaned", keys), keys, how="semi")
+        orphan_rows = in_scope.join(of_kind(IncrementKind.ORPHANED, keys), keys, how="semi")
     else:
         orphan_rows = live.limit(0)
     orphaned = materialize(con, orphan_rows, _ORPHANS_TABLE)
     if definition.expands:  # the stored children of the orphaned parents
-        counts["orphaned"] = len(orphaned)
+        counts[IncrementKind.ORPHANED] = len(orphaned)
     return IncrementRelations(
-        new=of_kind("new", columns),
-        stale=of_kind("stale", [*columns, CHANGED_FIELDS]),
+        new=of_kind(IncrementKind.NEW, columns),
+        stale=of_kind(IncrementKind.STALE, [*columns, CHANGED_FIELDS]),
         orphaned=orphaned,
         counts=counts,
     )

@@ -20,12 +20,12 @@ from ray.data.datasource import Datasource, ReadTask
 
 from metaxy_lake.config import StoreSpec
 from metaxy_lake.errors import ScopeArgumentsError
-from metaxy_lake.increment import TODO_KINDS, IncrementKind, check_kinds
+from metaxy_lake.increment import TODO_KINDS, check_kinds
 from metaxy_lake.ray.features import FeatureHandle
 from metaxy_lake.schema import BATCH
 from metaxy_lake.store import LakeStore
 from metaxy_lake.store.resolve.scope import ResolveScope
-from metaxy_lake.types import FeatureRef, Filters, FiltersByFeature
+from metaxy_lake.types import FeatureRef, Filters, FiltersByFeature, IncrementKind
 
 BLOCK_ROWS = 100_000
 """Rows per block a read task yields (a shard larger than that yields several)."""
@@ -135,7 +135,7 @@ def read_increment(
         SecretExposureError: The store's settings hold a literal credential (tasks
             would carry it): pass it as a ``${VAR}`` reference.
     """
-    given = ResolveScope.given(scope, filters, global_filters, staleness_predicates)
+    given = ResolveScope.of(filters, global_filters, staleness_predicates, scope=scope)
     if given.shard is not None:
         raise ScopeArgumentsError("read_increment shards the scope itself: pass one without")
     given.with_shard((0, shards))  # everything is checked before any task starts

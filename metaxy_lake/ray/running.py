@@ -58,16 +58,9 @@ def run_increment(
         Exception: The first failing task's error (its commit, whole, did not land).
     """
     sink = LakeDatasink(store, feature, rows_per_write=rows_per_write)
+    asked = ResolveScope.of(filters, global_filters, staleness_predicates, scope=scope)
     dataset = read_increment(
-        store,
-        feature,
-        shards=shards,
-        kinds=kinds,
-        filters=filters,
-        global_filters=global_filters,
-        staleness_predicates=staleness_predicates,
-        block_rows=block_rows,
-        scope=scope,
+        store, feature, shards=shards, kinds=kinds, block_rows=block_rows, scope=asked
     )
     map_batches_args.setdefault("batch_size", None)
     computed = dataset.map_batches(

@@ -122,10 +122,8 @@ class LakeStore:
         self.root = spec.root
         # ${VAR} references expand here, from this process's environment; the spec keeps them
         self.storage = spec.storage()
-        options = spec.format_options()
-        self.format = load_format(
-            spec.format, self.root, self.storage, options, spec.commit_timeout_s
-        )
+        timeout, options = spec.commit_timeout_s, spec.format_options()
+        self.format = load_format(spec.format, spec.root, self.storage, options, timeout)
         self.hash_algorithm = check_algorithm(spec.hash_algorithm)
         self.read_only = spec.read_only
         self.engine = engine or EngineSession.shared()
@@ -247,16 +245,10 @@ class LakeStore:
             StorageAccessError: The object store failed a request.
         """
         with self._ctx.guard(f"read of {feature_name(feature)}"):
-            return reading.read(
-                self._ctx,
-                feature,
-                filters=filters,
-                columns=columns,
-                include_history=include_history,
-                include_deleted=include_deleted,
-                as_of=as_of,
-                with_store=with_store,
+            request = reading.ReadRequest(
+                filters, columns, include_history, include_deleted, as_of, with_store
             )
+            return reading.read(self._ctx, feature, request)
 
     def history(self, feature: FeatureRef, limit: int | None = None) -> list[Commit]:
         """The commits of a feature's table, newest first (empty if it has none).
@@ -351,7 +343,9 @@ class LakeStore:
             StorageAccessError: The object store failed a request.
         """
         with self._ctx.guard(f"resolve of {feature_name(feature)}"):
-            given = ResolveScope.given(scope, filters, global_filters, staleness_predicates, shard)
+            given = ResolveScope.of(
+                filters, global_filters, staleness_predicates, shard, scope=scope
+            )
             return resolving.resolve_update(
                 self._ctx, feature, scope=given, samples=samples, checkpoint=checkpoint
             )

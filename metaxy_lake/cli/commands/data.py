@@ -21,6 +21,7 @@ from metaxy_lake.graph import FeatureDefinition
 from metaxy_lake.increment import Increment, ResolvePath
 from metaxy_lake.schema import CHANGED_FIELDS, CREATED_AT, STORE, WRITE_ID
 from metaxy_lake.store import LakeStore
+from metaxy_lake.types import IncrementKind
 
 app = typer.Typer()
 
@@ -101,9 +102,7 @@ def feature_status(
     row = {
         "feature": str(feature.key),
         "live": live_rows(store, feature),
-        "new": counts["new"],
-        "stale": counts["stale"],
-        "orphaned": counts["orphaned"],
+        **{str(kind): counts[kind] for kind in IncrementKind},
         "root": feature.is_root,
         "path": path_text(inc),
     }
@@ -153,15 +152,15 @@ def sample_status(run: Cli, ids: dict[str, str], features: list[str] | None) -> 
     rows = [flat(r) for r in plain_rows(table) if r["feature"] in keys]
     shown = ["feature", "status", CHANGED_FIELDS, CREATED_AT, WRITE_ID, STORE]
     run.out.records("samples", rows, title=f"where {ids_text(ids)} stands", columns=shown)
-    return not any(r["status"] in ("new", "stale", "orphaned") for r in rows)
+    return not any(r["status"] in tuple(IncrementKind) for r in rows)
 
 
 def _plan_samples(inc: Increment, ids: list[str], limit: int) -> list[dict[str, Any]]:
     samples: list[dict[str, Any]] = []
     for kind, frame, extra in (
-        ("new", inc.new, []),
-        ("stale", inc.stale, [CHANGED_FIELDS]),
-        ("orphaned", inc.orphaned, []),
+        (IncrementKind.NEW, inc.new, []),
+        (IncrementKind.STALE, inc.stale, [CHANGED_FIELDS]),
+        (IncrementKind.ORPHANED, inc.orphaned, []),
     ):
         got = frame.select(*ids, *extra).sort(ids).head(limit).collect().to_arrow()
         for row in plain_rows(got):

@@ -19,6 +19,7 @@ from metaxy_lake.demo import run as run_demo
 from metaxy_lake.errors import ConfigError
 from metaxy_lake.graph.snapshot import FeatureSnapshot
 from metaxy_lake.store import LakeStore
+from metaxy_lake.types import IncrementKind
 
 app = typer.Typer()
 config_app = typer.Typer(help="The project configuration.", no_args_is_help=True)
@@ -127,7 +128,7 @@ def config_show(ctx: typer.Context) -> None:
         run.out.value(key, value)
 
 
-COUNTS = ("new", "stale", "orphaned")
+COUNTS = tuple(IncrementKind)
 
 
 def _phase_table(phase: Phase) -> RenderableType:

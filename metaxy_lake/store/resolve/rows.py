@@ -10,8 +10,9 @@ import narwhals as nw
 from metaxy_lake.engine.increment import IncrementRelations
 from metaxy_lake.engine.relations import Relation, check_shard, shard_sql
 from metaxy_lake.engine.sql import ident, lit
-from metaxy_lake.increment import IncrementKind, LazyRows
+from metaxy_lake.increment import LazyRows
 from metaxy_lake.schema import CHANGED_FIELDS, STATUS
+from metaxy_lake.types import IncrementKind
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,31 @@ class ResolveScope:
         global_filters: Filters = None,
         staleness_predicates: Filters = None,
         shard: tuple[int, int] | None = None,
+        *,
+        scope: ResolveScope | None = None,
     ) -> ResolveScope:
         """A scope from ``resolve_update``'s keyword arguments (each as it accepts them).
 
+        Args:
+            filters: Feature → expression(s) on its live rows.
+            global_filters: Expression(s) on every dep and the target.
+            staleness_predicates: Expression(s) on the target's live rows; a match is stale.
+            shard: ``(index, count)``.
+            scope: A scope given whole, returned as it is (instead of the others).
+
         Raises:
+            ScopeArgumentsError: Both ``scope`` and any of the others are given.
             FeatureDefinitionError: A key of ``filters`` is neither a feature class nor a
                 feature key.
         """
+        if scope is not None:
+            given = (global_filters, staleness_predicates, shard)
+            if filters or any(a is not None for a in given):
+                raise ScopeArgumentsError(
+                    "pass either scope= or filters, global_filters, staleness_predicates and "
+                    "shard, not both: add them to the ResolveScope"
+                )
+            return scope
         by_key: dict[FeatureKey, tuple[FilterExpr, ...]] = {}
         for ref, exprs in (filters or {}).items():
             key = feature_key_of(ref)
@@ -74,29 +92,6 @@ class ResolveScope:
             tuple(filter_list(staleness_predicates)),
             shard,
         )
-
-    @classmethod
-    def given(
-        cls,
-        scope: ResolveScope | None,
-        filters: FiltersByFeature | None = None,
-        global_filters: Filters = None,
-        staleness_predicates: Filters = None,
-        shard: tuple[int, int] | None = None,
-    ) -> ResolveScope:
-        """The scope a caller gave: ``scope``, or else the keyword arguments.
-
-        Raises:
-            ScopeArgumentsError: Both ``scope`` and any of the others are given.
-        """
-        if scope is None:
-            return cls.of(filters, global_filters, staleness_predicates, shard)
-        if filters or any(a is not None for a in (global_filters, staleness_predicates, shard)):
-            raise ScopeArgumentsError(
-                "pass either scope= or filters, global_filters, staleness_predicates and "
-                "shard, not both: add them to the ResolveScope"
-            )
-        return scope
 
     def with_global(self, *exprs: FilterExpr) -> ResolveScope:
         """This scope with more global filters (ANDed)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 import narwhals as nw
@@ -68,30 +69,46 @@ def parse_as_of(as_of: AsOfLike | None) -> AsOf | None:
         ) from exc
 
 
+@dataclass(frozen=True)
+class ReadRequest:
+    """What a read asks for, beside the feature (``LakeStore.read``'s keyword arguments).
+
+    Attributes:
+        filters: Expression(s) on the rows served, ANDed.
+        columns: The columns returned (None: all).
+        include_history: Every row ever written, tombstones included.
+        include_deleted: Also samples whose latest row is a tombstone.
+        as_of: The time or table version read as of (None: now).
+        with_store: Add ``metaxy_store``, the store each row came from.
+    """
+
+    filters: Filters = None
+    columns: Sequence[str] | None = None
+    include_history: bool = False
+    include_deleted: bool = False
+    as_of: AsOfLike | None = None
+    with_store: bool = False
+
+
 def read(
-    ctx: StoreContext,
-    feature: FeatureRef,
-    *,
-    filters: Filters = None,
-    columns: Sequence[str] | None = None,
-    include_history: bool = False,
-    include_deleted: bool = False,
-    as_of: AsOfLike | None = None,
-    with_store: bool = False,
+    ctx: StoreContext, feature: FeatureRef, request: ReadRequest
 ) -> nw.LazyFrame[duckdb.DuckDBPyRelation]:
     """A feature's live rows as a lazy narwhals frame (see ``LakeStore.read``)."""
     definition, graph = ctx.resolve(feature)
-    tables = open_chain(ctx, definition, ctx.settings(graph), parse_as_of(as_of))
+    tables = open_chain(ctx, definition, ctx.settings(graph), parse_as_of(request.as_of))
     con = ctx.engine.connection  # reads of every store of the session can meet in one query
-    rows = chain_rows(con, tables, definition, chain_id_types(tables, definition), with_store)
-    if not include_history:
-        rows = latest(rows, definition.id_columns, include_deleted=include_deleted)
-    rows = narwhals_filter(rows, filter_list(filters))
+    rows = chain_rows(
+        con, tables, definition, chain_id_types(tables, definition), request.with_store
+    )
+    if not request.include_history:
+        rows = latest(rows, definition.id_columns, include_deleted=request.include_deleted)
+    rows = narwhals_filter(rows, filter_list(request.filters))
+    columns = request.columns
     if columns is not None:
         unknown = [c for c in columns if c not in rows.columns]
         if unknown:
             raise UndeclaredColumnError(f"feature {definition.key} has no column(s) {unknown}")
-        shown = [*columns, STORE] if with_store and STORE not in columns else list(columns)
+        shown = [*columns, STORE] if request.with_store and STORE not in columns else list(columns)
         rows = rows.project(idents(shown))
     return nw.from_native(rows)
 
