@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from helpers import root_rows, table_state
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import metaxy_lake as mxl
@@ -170,6 +170,7 @@ TYPED_ATOMS = st.sampled_from(
 
 
 @given(st.lists(TYPED_ATOMS, min_size=3, max_size=9).map(" ".join))
+@example("IN NOT IN ( )")  # found: narwhals' message for an unknown column has two lines
 def test_typed_filter_text_never_fails_when_rows_are_read(text: str) -> None:
     rows = duckdb.from_arrow(TYPED)
     try:

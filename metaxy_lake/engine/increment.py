@@ -227,7 +227,7 @@ def compare(
         + f", {ident(CHANGED_FIELDS)}, {_KIND}"
     )
     rows = materialize(con, result, _ROWS_TABLE)
-    counts: dict[str, int] = dict.fromkeys(IncrementKind, 0)
+    counts = {str(kind): 0 for kind in IncrementKind}  # plain text keys, as users print them
     found = con.execute(f"SELECT {_KIND}, count(*) FROM {_ROWS_TABLE} GROUP BY ALL").fetchall()
     counts.update(found)
 

@@ -183,8 +183,9 @@ def _applying(exprs: Sequence[nw.Expr]) -> Iterator[None]:
     try:
         yield
     except (duckdb.Error, nw.exceptions.NarwhalsError, TypeError, ValueError) as exc:
+        said = " ".join(str(exc).split())  # one line (narwhals adds a hint after a blank line)
         raise InvalidFilterError(
-            f"cannot apply filter {', '.join(map(str, exprs))}: {type(exc).__name__}: {exc}"
+            f"cannot apply filter {', '.join(map(str, exprs))}: {type(exc).__name__}: {said}"
         ) from exc
 
 
