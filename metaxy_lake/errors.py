@@ -8,6 +8,8 @@ validation never leaves anything written.
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class MetaxyLakeError(Exception):
     """Base class of every metaxy_lake error."""
@@ -159,7 +161,16 @@ class SchemaEvolutionError(TableContractError):
 
 
 class TimeTravelError(MetaxyLakeError, ValueError):
-    """An ``as_of`` names a moment before the table existed, or a version that is gone."""
+    """An ``as_of`` names a moment before the table existed, or a version that is gone.
+
+    Attributes:
+        first_commit: The table's first commit, when ``as_of`` is a time before it (the
+            table did not exist yet then); None otherwise.
+    """
+
+    def __init__(self, message: str, first_commit: dt.datetime | None = None) -> None:
+        super().__init__(message)
+        self.first_commit = first_commit
 
 
 class StorageAccessError(MetaxyLakeError):

@@ -76,10 +76,8 @@ def open_in_chain(
         raise HashSettingsMismatchError(
             f"the stores of one chain must hash alike: fallback {store.label} of {ctx.label}: {exc}"
         ) from exc
-    except TimeTravelError:
-        latest = store.format.open(store.table_ref(definition.key))
-        created = latest.first_commit_at() if latest is not None else None
-        if isinstance(when, dt.datetime) and created is not None and when < created:
+    except TimeTravelError as exc:
+        if exc.first_commit is not None:  # it did not exist yet then (``StoreContext.open``)
             return None
         raise
 

@@ -162,7 +162,8 @@ class StoreContext:
         what = f"{self.label}: {definition.key} has no version as of {asked}"
         if created is not None and isinstance(as_of, dt.datetime) and as_of < created:
             return TimeTravelError(
-                f"{what}: the table did not exist yet (first commit {created.isoformat()})"
+                f"{what}: the table did not exist yet (first commit {created.isoformat()})",
+                first_commit=created,
             )
         horizon = min((c.timestamp for c in commits), default=None)
         kept = f"from {horizon.isoformat()} on" if horizon else "no history"
