@@ -171,9 +171,9 @@ class StoreSpec:
         if isinstance(kept, StoreSpec):
             return kept
         if isinstance(config, Path):
-            return cls(str(config.resolve()))
+            return cls(normalize_root(config))
         if isinstance(config, str):
-            return _named(config) or cls(_root(config))
+            return _named(config) or cls(normalize_root(config))
         if isinstance(config, Mapping):
             return _from_mapping(config)
         raise StoreConfigError(
@@ -186,10 +186,6 @@ _MAPPING_KEYS = frozenset(
     {"root", "format", "storage_options", "hash_algorithm", "read_only", "catalog"}
     | {"namespace", "project", "name"}
 )
-
-
-def _root(text: str) -> str:
-    return text if "://" in text else str(Path(text).resolve())
 
 
 def _named(name: str) -> StoreSpec | None:
@@ -229,7 +225,7 @@ def _from_mapping(config: Mapping[str, Any]) -> StoreSpec:
             + (f"unknown: {unknown}" if unknown else "root is missing")
         )
     values = dict(config)
-    values["root"] = _root(str(values["root"]))
+    values["root"] = normalize_root(str(values["root"]))
     values["storage_options"] = dict(values.get("storage_options") or {})
     return StoreSpec(**values)
 
