@@ -128,9 +128,9 @@ class LakeStore:
         self.read_only = spec.read_only
         self.engine = engine or EngineSession.shared()
         self.engine.use_algorithm(self.hash_algorithm)
-        self.name = spec.name or self.root
         ctx = StoreContext.of(spec, self.format, self.storage, self.engine, repr(self))
         self._ctx = replace(ctx, fallback=fallback_links(ctx, [entry_context(f) for f in fallback]))
+        self.name = ctx.name
         self._audits = Audits(self._ctx)
 
     @classmethod
