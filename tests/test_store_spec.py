@@ -74,6 +74,7 @@ def test_every_way_of_naming_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert mxl.StoreSpec.of("lake").root == str(tmp_path / "lake")
     assert mxl.StoreSpec.of(tmp_path / "p").root == str(tmp_path / "p")
     assert mxl.StoreSpec.of("s3://bucket/lake").root == "s3://bucket/lake"
+    assert mxl.StoreSpec.of("s3://bucket/lake/").root == "s3://bucket/lake"  # as the store
     mapping = mxl.StoreSpec.of(
         {"root": "s3://bucket/lake", "format": "lance", "storage_options": {"region": "x"}}
     )
